@@ -1,0 +1,55 @@
+# xdplb build, test and benchmark entry points.
+#
+# The BPF objects and their Go bindings are committed: `make build` and
+# `make test` need only Go. `make generate` needs the pinned clang below.
+
+CLANG ?= clang-14
+ARCH_INCLUDE := /usr/include/$(shell uname -m)-linux-gnu
+BPF_CFLAGS ?= -O2 -g -Wall -Werror -I$(ARCH_INCLUDE)
+GO ?= go
+BIN := bin/xdplb
+
+.PHONY: all deps generate check-generated build test bench lint fmt clean demo
+
+all: build
+
+## deps: install what a fresh Debian machine lacks (apt-get, only when missing)
+deps:
+	./.ci/deps.sh
+
+## generate: rebuild BPF objects and Go bindings with the pinned clang
+generate:
+	cd loader && BPF_CLANG="$(CLANG)" BPF_CFLAGS="$(BPF_CFLAGS)" $(GO) generate ./...
+
+## check-generated: fail if the committed objects differ from a fresh build
+check-generated: generate
+	@git diff --exit-code --stat -- loader/ || \
+		{ echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- loader/)" || \
+		{ git status --porcelain -- loader/; echo "untracked generated files: commit them"; exit 1; }
+
+build:
+	$(GO) build -o $(BIN) ./cmd/xdplb
+
+## test: every test, privileged ones included when run as root
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+## bench: data-plane, Maglev and control-plane figures
+bench: build
+	$(GO) run ./bench $(BENCH_ARGS)
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## demo: the lab of network namespaces, end to end
+demo: build
+	./$(BIN) lab demo
+
+clean:
+	rm -rf bin
