@@ -1,20 +1,86 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* Skeleton: replaced by the real balancer. */
+/*
+ * xdplb_balancer: the director's XDP program.
+ *
+ * Packets for a configured VIP go to a backend chosen by Maglev and pinned
+ * in the flow table, by direct routing (new MACs) or IPIP; everything else
+ * goes to the kernel untouched. IPv4 fragments, the first included, are
+ * passed to the kernel: the later ones carry no ports, and a datagram must
+ * not be split between a backend and the local stack. Each packet counts
+ * exactly one reason (stats.h). The steps live in parse.h, lb4.h, encap.h
+ * and icmp.h; this file only dispatches.
+ */
 #include <linux/bpf.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+
 #include "lb_types.h"
 #include "lb_maps.h"
-#include "hash.h"
+#include "stats.h"
+#include "parse.h"
+#include "lb4.h"
+#include "encap.h"
+#include "icmp.h"
 
-/* Referenced so bpf2go emits the Go types. */
+/* Referenced so the enums reach the object's BTF and bpf2go emits Go types. */
 const enum lb_reason *unused_reason __attribute__((unused));
 const enum lb_event *unused_event __attribute__((unused));
 const enum lb_backend_state *unused_state __attribute__((unused));
 
+/* lb_tun sends the parsed packet p to backend be over IPIP, or answers or
+ * drops it when the encapsulated packet would exceed cfg->mtu (0: no limit).
+ * Returns the reason. */
+static __always_inline int lb_tun(struct xdp_md *ctx, const struct parse_pkt *p,
+				  const struct lb_backend *be,
+				  const struct lb_config *cfg)
+{
+	if (cfg->mtu && p->ip_len + sizeof(struct iphdr) > cfg->mtu) {
+		if (p->iph->frag_off & bpf_htons(PARSE_IP_DF))
+			return icmp_too_big(ctx, p, cfg);
+		return LB_REASON_DROP_TOO_BIG;
+	}
+	return encap_ipip(ctx, p, be, cfg);
+}
+
 SEC("xdp")
 int xdplb_balancer(struct xdp_md *ctx)
 {
-	return XDP_PASS;
+	struct parse_pkt pkt;
+	struct lb_vip_meta *vip;
+	struct lb_backend *be = NULL;
+	struct lb_config *cfg;
+	__u32 zero = 0, id;
+	__u64 bytes;
+	int reason;
+
+	reason = parse_eth(ctx, &pkt);
+	if (reason != PARSE_OK)
+		return stats_verdict(reason);
+	reason = parse_ipv4(&pkt);
+	if (reason != PARSE_OK)
+		return stats_verdict(reason);
+	reason = parse_l4(&pkt);
+	if (reason != PARSE_OK)
+		return stats_verdict(reason);
+
+	vip = lb4_vip_lookup(&pkt);
+	if (!vip)
+		return stats_verdict(LB_REASON_PASS_NOT_VIP);
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return stats_verdict(LB_REASON_DROP_NO_CONFIG);
+	id = lb4_select(&pkt, vip, &be);
+	if (!id || !be)
+		return stats_verdict(LB_REASON_DROP_NO_BACKEND);
+
+	bytes = bpf_xdp_get_buff_len(ctx);
+	if (vip->flags & LB_VIP_F_TUN)
+		reason = lb_tun(ctx, &pkt, be, cfg);
+	else
+		reason = encap_dr(&pkt, be, cfg);
+	if (reason == LB_REASON_TX_DR || reason == LB_REASON_TX_TUN)
+		stats_forwarded(vip->index, id, bytes);
+	return stats_verdict(reason);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

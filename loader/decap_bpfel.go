@@ -8,14 +8,22 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type decapDecapAddrKey struct {
+	_    structs.HostLayout
+	Addr [16]uint8
+}
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	decapMapDecapAddrs  = "decap_addrs"
+	decapMapReasonStats = "reason_stats"
 	decapProgXdplbDecap = "xdplb_decap"
 )
 
@@ -68,6 +76,8 @@ type decapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type decapMapSpecs struct {
+	DecapAddrs  *ebpf.MapSpec `ebpf:"decap_addrs"`
+	ReasonStats *ebpf.MapSpec `ebpf:"reason_stats"`
 }
 
 // decapVariableSpecs contains global variables before they are loaded into the kernel.
@@ -96,10 +106,15 @@ func (o *decapObjects) Close() error {
 //
 // It can be passed to loadDecapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type decapMaps struct {
+	DecapAddrs  *ebpf.Map `ebpf:"decap_addrs"`
+	ReasonStats *ebpf.Map `ebpf:"reason_stats"`
 }
 
 func (m *decapMaps) Close() error {
-	return _DecapClose()
+	return _DecapClose(
+		m.DecapAddrs,
+		m.ReasonStats,
+	)
 }
 
 // decapVariables contains all global variables after they have been loaded into the kernel.

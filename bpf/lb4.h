@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * IPv4 VIP lookup, Maglev backend selection and the flow table.
+ *
+ * A packet's VIP is found by (destination, port, protocol), falling back to
+ * the VIP's all-ports entry (port 0). Its backend comes from the flow table
+ * when the flow is known and the pinned backend is still usable (active or
+ * draining, same VIP); otherwise from the VIP's Maglev ring, indexed by the
+ * flow hash of bpf/hash.h modulo ring_size, which must name an active
+ * backend. A new choice is recorded in the flow table, except for a TCP RST,
+ * which ends a connection and must not create one. Rings are inner maps
+ * swapped whole by the control plane: a packet reads one ring only.
+ */
+#ifndef XDPLB_LB4_H
+#define XDPLB_LB4_H
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lb_types.h"
+#include "lb_maps.h"
+#include "hash.h"
+#include "parse.h"
+#include "stats.h"
+
+/* lb4_addr_mapped stores the IPv4-mapped IPv6 form (::ffff:a.b.c.d) of the
+ * network-order address a in the 16-byte buffer dst, which must be 4-byte
+ * aligned (stack keys are declared aligned for this). */
+static __always_inline void lb4_addr_mapped(__u8 *dst, __be32 a)
+{
+	__u32 *w = (__u32 *)dst;
+
+	w[0] = 0;
+	w[1] = 0;
+	w[2] = bpf_htonl(0x0000ffff);
+	w[3] = a;
+}
+
+/* lb4_prefix_mask returns the host-order netmask of prefix bits; prefixes
+ * above 32 count as 32. The 64-bit shift avoids C's undefined shift by 32
+ * for prefix 0 and needs no branch. */
+static __always_inline __u32 lb4_prefix_mask(__u8 prefix)
+{
+	if (prefix > 32)
+		prefix = 32;
+	return (__u32)(0xffffffff00000000ULL >> prefix);
+}
+
+/* lb4_vip_lookup returns the VIP the parsed packet p is addressed to: the
+ * entry for (daddr, dport, proto), else the all-ports entry (daddr, 0,
+ * proto), else NULL. */
+static __always_inline struct lb_vip_meta *
+lb4_vip_lookup(const struct parse_pkt *p)
+{
+	/* Aligned so lb4_addr_mapped's word stores are aligned stack writes,
+	 * which the verifier requires. */
+	struct lb_vip_key key __attribute__((aligned(8)));
+	struct lb_vip_meta *vip;
+
+	lb4_addr_mapped(key.addr, p->iph->daddr);
+	key.port = p->dport;
+	key.proto = p->proto;
+	key.pad = 0;
+	vip = bpf_map_lookup_elem(&vips, &key);
+	if (vip)
+		return vip;
+	key.port = 0;
+	return bpf_map_lookup_elem(&vips, &key);
+}
+
+/* lb4_ring_pick hashes the packet p as vip asks (5-tuple, or the client
+ * address masked to persist_prefix with LB_VIP_F_PERSIST) and reads the
+ * backend id at slot hash % ring_size of the VIP's ring. Returns the id and
+ * sets *be when that backend exists and is active; returns 0 when the VIP
+ * has no ring, the slot is empty, or the backend is not active. */
+static __always_inline __u32 lb4_ring_pick(const struct parse_pkt *p,
+					   const struct lb_vip_meta *vip,
+					   struct lb_backend **be)
+{
+	__u32 saddr = bpf_ntohl(p->iph->saddr);
+	__u32 index = vip->index;
+	struct lb_backend *b;
+	__u32 h, slot, id;
+	__u32 *idp;
+	void *ring;
+
+	if (vip->flags & LB_VIP_F_PERSIST)
+		h = hash_src4(hash_seed,
+			      saddr & lb4_prefix_mask(vip->persist_prefix));
+	else
+		h = hash_flow4(hash_seed, saddr, bpf_ntohl(p->iph->daddr),
+			       bpf_ntohs(p->sport), bpf_ntohs(p->dport),
+			       p->proto);
+	slot = h % ring_size;
+
+	ring = bpf_map_lookup_elem(&rings, &index);
+	if (!ring)
+		return 0;
+	idp = bpf_map_lookup_elem(ring, &slot);
+	if (!idp)
+		return 0;
+	id = *idp;
+	if (!id)
+		return 0;
+	b = bpf_map_lookup_elem(&backends, &id);
+	if (!b || b->state != LB_BACKEND_ACTIVE)
+		return 0;
+	*be = b;
+	return id;
+}
+
+/* lb4_usable reports whether backend b, pinned by a flow of VIP slot
+ * vip_index, may keep receiving that flow: it is active or draining and
+ * still belongs to the VIP. */
+static __always_inline int lb4_usable(const struct lb_backend *b,
+				      __u32 vip_index)
+{
+	return (b->state == LB_BACKEND_ACTIVE ||
+		b->state == LB_BACKEND_DRAINING) &&
+	       b->vip_index == vip_index;
+}
+
+/* lb4_select picks the backend for packet p of vip and keeps the flow table
+ * up to date, counting one flow event when a backend is found:
+ *   known flow, usable backend     -> that backend, FLOW_HIT;
+ *   known flow, unusable backend   -> ring pick, entry overwritten,
+ *                                     FLOW_REHASH;
+ *   unknown flow                   -> ring pick, entry created (FLOW_NEW),
+ *                                     except for a TCP RST (FLOW_RST_SKIPPED).
+ * A failed table write counts FLOW_INSERT_FAILED instead of FLOW_NEW or
+ * FLOW_REHASH; the packet is still forwarded. Returns the backend id and sets *be, or 0 when the ring gives
+ * no active backend (the caller drops with LB_REASON_DROP_NO_BACKEND). */
+static __always_inline __u32 lb4_select(const struct parse_pkt *p,
+					const struct lb_vip_meta *vip,
+					struct lb_backend **be)
+{
+	/* Aligned for lb4_addr_mapped, as in lb4_vip_lookup. */
+	struct lb_flow_key key __attribute__((aligned(8)));
+	struct lb_flow val = {};
+	struct lb_flow *flow;
+	__u32 event, id;
+
+	lb4_addr_mapped(key.src, p->iph->saddr);
+	lb4_addr_mapped(key.dst, p->iph->daddr);
+	key.sport = p->sport;
+	key.dport = p->dport;
+	key.proto = p->proto;
+	key.pad[0] = 0;
+	key.pad[1] = 0;
+	key.pad[2] = 0;
+
+	flow = bpf_map_lookup_elem(&flows, &key);
+	if (flow) {
+		struct lb_backend *b;
+
+		id = flow->backend_id;
+		b = bpf_map_lookup_elem(&backends, &id);
+		if (b && lb4_usable(b, vip->index)) {
+			stats_event(LB_EVENT_FLOW_HIT);
+			*be = b;
+			return id;
+		}
+		event = LB_EVENT_FLOW_REHASH;
+	} else {
+		event = LB_EVENT_FLOW_NEW;
+	}
+
+	id = lb4_ring_pick(p, vip, be);
+	if (!id)
+		return 0;
+	if (event == LB_EVENT_FLOW_NEW && (p->tcp_flags & PARSE_TCP_RST)) {
+		/* tcp_flags is 0 for UDP, so only a TCP RST gets here. */
+		stats_event(LB_EVENT_FLOW_RST_SKIPPED);
+		return id;
+	}
+	val.backend_id = id;
+	if (bpf_map_update_elem(&flows, &key, &val, BPF_ANY))
+		stats_event(LB_EVENT_FLOW_INSERT_FAILED);
+	else
+		stats_event(event);
+	return id;
+}
+
+#endif /* XDPLB_LB4_H */
