@@ -1,0 +1,97 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// batchChunk is how many entries one batch syscall moves. It must exceed
+// the largest hash bucket, or the kernel answers ENOSPC.
+const batchChunk = 1024
+
+// dumpMap calls fn for every entry of m, in batches when the kernel
+// supports it and entry by entry otherwise, until fn returns false.
+// Values must not be per-CPU.
+func dumpMap[K, V any](m *ebpf.Map, fn func(K, V) bool) error {
+	keys := make([]K, batchChunk)
+	vals := make([]V, batchChunk)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return iterateMap(m, fn)
+		}
+		for i := range n {
+			if !fn(keys[i], vals[i]) {
+				return nil
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func iterateMap[K, V any](m *ebpf.Map, fn func(K, V) bool) error {
+	var k K
+	var v V
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if !fn(k, v) {
+			return nil
+		}
+	}
+	return it.Err()
+}
+
+// putAll writes vals to keys 0..len(vals)-1 of the array m, in one batch
+// when supported.
+func putAll[V any](m *ebpf.Map, vals []V) error {
+	keys := make([]uint32, len(vals))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	n, err := m.BatchUpdate(keys, vals, nil)
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		for i := range vals {
+			if err := m.Put(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if n != len(vals) {
+		return fmt.Errorf("batch update wrote %d of %d entries", n, len(vals))
+	}
+	return nil
+}
+
+// sumPerCPU returns the sum over CPUs of the per-CPU value at key.
+func sumPerCPU[V any](m *ebpf.Map, key uint32, add func(*V, V)) (V, error) {
+	var sum V
+	var per []V
+	if err := m.Lookup(key, &per); err != nil {
+		return sum, err
+	}
+	for _, v := range per {
+		add(&sum, v)
+	}
+	return sum, nil
+}
+
+// zeroPerCPU resets the per-CPU value at key on every CPU.
+func zeroPerCPU[V any](m *ebpf.Map, key uint32) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	return m.Put(key, make([]V, n))
+}
