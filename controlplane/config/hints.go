@@ -1,0 +1,192 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+)
+
+// unknownField explains a key that is not part of the schema: why, when
+// it is a known mistake (a keepalived keyword, a backend port), or the
+// closest valid key, or else the keys allowed at that place.
+func unknownField(t reflect.Type, name string, fields []field) string {
+	if h := keywordHint(t, name); h != "" {
+		return h
+	}
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.name
+	}
+	if s := closest(name, names); s != "" {
+		return "unknown field; did you mean " + s + "?"
+	}
+	return "unknown field; the fields here are " + orList(names)
+}
+
+// keywordHint answers keys that operators bring from keepalived or that
+// cannot exist in this design.
+func keywordHint(t reflect.Type, name string) string {
+	switch t {
+	case reflect.TypeFor[Backend]():
+		switch name {
+		case "port":
+			return "a backend has no port of its own: DR and TUN deliver the packet unchanged, so the backend receives it on the service's port; remove it (to check another port, set health_check.port)"
+		case "ip", "addr":
+			return "unknown field; did you mean address?"
+		}
+	case reflect.TypeFor[Service]():
+		switch name {
+		case "lb_kind":
+			return "unknown field; keepalived's lb_kind is forwarding here (dr or tun)"
+		case "lb_algo":
+			return "unknown field; keepalived's lb_algo is scheduler here (maglev, source-hash or failover)"
+		case "delay_loop":
+			return "unknown field; keepalived's delay_loop is health_check.interval here"
+		case "real_server", "real_servers":
+			return "unknown field; real servers are listed under backends"
+		case "persistence_timeout":
+			return "unknown field; there is no persistence timeout: established flows keep their backend through the flow table, and scheduler: source-hash keeps a client on one backend"
+		case "ip", "address", "virtual_server":
+			return "unknown field; the service's address is vip"
+		}
+	case reflect.TypeFor[HealthCheck]():
+		switch name {
+		case "connect_timeout":
+			return "unknown field; keepalived's connect_timeout is timeout here"
+		case "connect_port":
+			return "unknown field; keepalived's connect_port is port here"
+		case "delay_loop":
+			return "unknown field; keepalived's delay_loop is interval here"
+		case "status_code":
+			return "unknown field; did you mean expect_status?"
+		case "url":
+			return "unknown field; give the URL's path as path (and its host as host)"
+		case "retry", "retries":
+			return "unknown field; use fall (consecutive failures before a backend goes down)"
+		}
+	case reflect.TypeFor[Instance]():
+		switch name {
+		case "advert_int":
+			return "unknown field; keepalived's advert_int is advert_interval here, with a unit (\"1s\", \"100ms\")"
+		case "virtual_ipaddress":
+			return "unknown field; keepalived's virtual_ipaddress is virtual_addresses here"
+		case "nopreempt":
+			return "unknown field; write preempt: false"
+		case "state":
+			return "unknown field; there is no initial state: every instance starts as backup and the highest priority becomes master; remove it"
+		case "unicast_peer":
+			return "unknown field; did you mean unicast_peers?"
+		case "vrrp_version":
+			return "unknown field; did you mean version?"
+		case "auth_type", "auth_pass":
+			return "unknown field; write authentication: {type: pass, password: ...}"
+		}
+	case reflect.TypeFor[Authentication]():
+		switch name {
+		case "auth_type":
+			return "unknown field; did you mean type?"
+		case "auth_pass":
+			return "unknown field; did you mean password?"
+		}
+	}
+	return ""
+}
+
+// valueHint explains an enum value that operators bring from IPVS or
+// keepalived.
+func valueHint(t reflect.Type, v string) string {
+	switch t {
+	case reflect.TypeFor[Forwarding]():
+		switch strings.ToLower(v) {
+		case "nat", "masq", "masquerade":
+			return "NAT is not supported: backends must answer clients directly"
+		case "direct", "route", "gatewaying":
+			return "direct routing is dr"
+		case "tunnel", "ipip":
+			return "IPIP tunnelling is tun"
+		}
+	case reflect.TypeFor[Scheduler]():
+		switch strings.ToLower(v) {
+		case "sh":
+			return "IPVS sh is source-hash"
+		case "mh":
+			return "IPVS mh is maglev"
+		case "fo":
+			return "IPVS fo is failover"
+		case "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sed", "nq", "ovf":
+			return "connection-counting and round-robin schedulers need per-connection state a stateless data plane does not keep; maglev spreads flows by weight"
+		}
+	case reflect.TypeFor[AuthType]():
+		if strings.EqualFold(v, "ah") {
+			return "IPsec AH authentication is not supported"
+		}
+	}
+	return ""
+}
+
+// missingHint says what to write for a required field the file leaves out.
+// t is the struct holding the field, nil when not known.
+func missingHint(t reflect.Type, f field) string {
+	switch f.name {
+	case "health_check":
+		return "expected a mapping with at least type (type: none forwards without checking)"
+	case "backends":
+		return "expected a list of backends, each with an address"
+	case "virtual_addresses":
+		return "expected a list of the addresses this instance holds, such as [198.18.1.100/32]"
+	case "command":
+		return "expected the command as a list, such as [\"/usr/local/bin/check\", \"--quiet\"]"
+	case "instances":
+		if t == nil || t == reflect.TypeFor[SyncGroup]() {
+			return "expected a list of instance names"
+		}
+	case "director":
+		return "expected a mapping with at least interface"
+	}
+	return "expected " + expected(f)
+}
+
+// closest returns the candidate that name most likely misspells, or "".
+// Case, '-' and '_' are ignored first (healthCheck, health-check); then a
+// small edit distance is accepted.
+func closest(name string, candidates []string) string {
+	norm := func(s string) string {
+		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
+	}
+	for _, c := range candidates {
+		if norm(c) == norm(name) {
+			return c
+		}
+	}
+	limit := 1
+	if len(name) >= 5 {
+		limit = 2
+	}
+	best, bestDist := "", limit+1
+	for _, c := range candidates {
+		if dist := editDistance(name, c); dist < bestDist {
+			best, bestDist = c, dist
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
