@@ -1,0 +1,309 @@
+package netns
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdplb/xdplb/internal/testenv"
+)
+
+// MaxNameLen is the longest interface name Linux accepts (IFNAMSIZ - 1).
+const MaxNameLen = unix.IFNAMSIZ - 1
+
+// Env is one test's set of namespaces. Every namespace and link name it
+// makes starts with a prefix unique to the Env, so tests running at the
+// same time, in one process or several, never collide.
+type Env struct {
+	t      testing.TB
+	prefix string
+}
+
+// New returns an Env for t with a fresh random prefix. It calls
+// testenv.Privileged: creating namespaces needs root.
+func New(t testing.TB) *Env {
+	t.Helper()
+	testenv.Privileged(t)
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 5)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("netns prefix: %v", err)
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	e := &Env{t: t, prefix: "x" + string(b)}
+	t.Logf("netns: names for %s start with %s", t.Name(), e.prefix)
+	return e
+}
+
+// Prefix returns the Env's unique name prefix (6 characters).
+func (e *Env) Prefix() string { return e.prefix }
+
+// Name returns prefix+role; it fails the test when the result is longer
+// than an interface name may be.
+func (e *Env) Name(role string) string {
+	e.t.Helper()
+	n := e.prefix + role
+	if len(n) > MaxNameLen {
+		e.t.Fatalf("netns: name %q is longer than %d characters: use a shorter role than %q", n, MaxNameLen, role)
+	}
+	return n
+}
+
+// NS is a named network namespace (visible to `ip netns`), removed when the
+// test ends.
+type NS struct {
+	// Name is the namespace's name under /run/netns.
+	Name string
+	t    testing.TB
+	h    netns.NsHandle
+	nl   *netlink.Handle
+}
+
+// NS creates the namespace prefix+role with its loopback up.
+func (e *Env) NS(role string) *NS {
+	e.t.Helper()
+	name := e.Name(role)
+	h, err := newNamed(name)
+	if err != nil {
+		e.t.Fatalf("netns: create %s: %v", name, err)
+	}
+	n := &NS{Name: name, t: e.t, h: h}
+	e.t.Cleanup(func() {
+		if n.nl != nil {
+			n.nl.Close()
+		}
+		n.h.Close()
+		if err := netns.DeleteNamed(name); err != nil {
+			e.t.Errorf("netns: delete %s: %v", name, err)
+		}
+	})
+	if n.nl, err = netlink.NewHandleAt(h); err != nil {
+		e.t.Fatalf("netns: netlink in %s: %v", name, err)
+	}
+	n.SetUp("lo")
+	return n
+}
+
+// newNamed creates and names a namespace on a throw-away OS thread, so no
+// thread that runs other goroutines ever switches namespace.
+func newNamed(name string) (netns.NsHandle, error) {
+	type result struct {
+		h   netns.NsHandle
+		err error
+	}
+	c := make(chan result, 1)
+	go func() {
+		// Locked and never unlocked: the runtime ends the thread with the
+		// goroutine instead of reusing it in the new namespace.
+		runtime.LockOSThread()
+		h, err := netns.NewNamed(name)
+		c <- result{h, err}
+	}()
+	r := <-c
+	return r.h, r.err
+}
+
+// Do runs fn on an OS thread inside the namespace and returns its error.
+// Sockets fn opens, and processes it starts, belong to the namespace. fn
+// runs on another goroutine, so it must not call t.Fatal.
+func (n *NS) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked, see newNamed
+		if err := netns.Set(n.h); err != nil {
+			errc <- fmt.Errorf("enter netns %s: %w", n.Name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Exec runs a command inside the namespace and returns its combined
+// output. The error includes that output.
+func (n *NS) Exec(name string, args ...string) (string, error) {
+	var out []byte
+	err := n.Do(func() error {
+		var err error
+		out, err = exec.Command(name, args...).CombinedOutput()
+		return err
+	})
+	if err != nil {
+		return string(out), fmt.Errorf("netns %s: %s %q: %w: %s", n.Name, name, args, err, out)
+	}
+	return string(out), nil
+}
+
+// Netlink returns a netlink handle bound to the namespace.
+func (n *NS) Netlink() *netlink.Handle { return n.nl }
+
+// Handle returns the namespace's file descriptor handle.
+func (n *NS) Handle() netns.NsHandle { return n.h }
+
+// Link returns the link called name, failing the test if it is missing.
+func (n *NS) Link(name string) netlink.Link {
+	n.t.Helper()
+	l, err := n.nl.LinkByName(name)
+	if err != nil {
+		n.t.Fatalf("netns %s: link %s: %v", n.Name, name, err)
+	}
+	return l
+}
+
+// MAC returns the hardware address of a link.
+func (n *NS) MAC(link string) net.HardwareAddr {
+	n.t.Helper()
+	return n.Link(link).Attrs().HardwareAddr
+}
+
+// SetUp brings a link up.
+func (n *NS) SetUp(link string) {
+	n.t.Helper()
+	if err := n.nl.LinkSetUp(n.Link(link)); err != nil {
+		n.t.Fatalf("netns %s: set %s up: %v", n.Name, link, err)
+	}
+}
+
+// AddAddr assigns an address with its prefix length, such as
+// 198.18.0.1/24, to a link.
+func (n *NS) AddAddr(link string, p netip.Prefix) {
+	n.t.Helper()
+	ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+	if err := n.nl.AddrAdd(n.Link(link), &netlink.Addr{IPNet: ipnet}); err != nil {
+		n.t.Fatalf("netns %s: add %s to %s: %v", n.Name, p, link, err)
+	}
+}
+
+// SetNeigh adds or replaces a permanent neighbour (ARP) entry.
+func (n *NS) SetNeigh(link string, ip netip.Addr, mac net.HardwareAddr) {
+	n.t.Helper()
+	err := n.nl.NeighSet(&netlink.Neigh{
+		LinkIndex:    n.Link(link).Attrs().Index,
+		State:        netlink.NUD_PERMANENT,
+		IP:           ip.AsSlice(),
+		HardwareAddr: mac,
+	})
+	if err != nil {
+		n.t.Fatalf("netns %s: neighbour %s at %s on %s: %v", n.Name, ip, mac, link, err)
+	}
+}
+
+// AddRoute routes dst through gw, which must be reachable on a link.
+func (n *NS) AddRoute(dst netip.Prefix, gw netip.Addr) {
+	n.t.Helper()
+	ipnet := &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())}
+	if err := n.nl.RouteAdd(&netlink.Route{Dst: ipnet, Gw: gw.AsSlice()}); err != nil {
+		n.t.Fatalf("netns %s: route %s via %s: %v", n.Name, dst, gw, err)
+	}
+}
+
+// Veth creates a veth pair, a in namespace na and b in nb (which may be the
+// same), brings both ends up and returns their names: the Env prefix
+// followed by aRole and bRole.
+func (e *Env) Veth(na *NS, aRole string, nb *NS, bRole string) (a, b string) {
+	e.t.Helper()
+	a, b = e.Name(aRole), e.Name(bRole)
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: a},
+		PeerName:      b,
+		PeerNamespace: netlink.NsFd(nb.h),
+	}
+	if err := na.nl.LinkAdd(veth); err != nil {
+		e.t.Fatalf("netns: veth %s (%s) - %s (%s): %v", a, na.Name, b, nb.Name, err)
+	}
+	na.SetUp(a)
+	nb.SetUp(b)
+	return a, b
+}
+
+// Bridge creates a bridge prefix+role in n, enslaves the given links of n
+// to it, brings it up and returns its name.
+func (e *Env) Bridge(n *NS, role string, ports ...string) string {
+	e.t.Helper()
+	name := e.Name(role)
+	if err := n.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+		e.t.Fatalf("netns %s: bridge %s: %v", n.Name, name, err)
+	}
+	br := n.Link(name)
+	for _, p := range ports {
+		if err := n.nl.LinkSetMaster(n.Link(p), br); err != nil {
+			e.t.Fatalf("netns %s: add %s to bridge %s: %v", n.Name, p, name, err)
+		}
+	}
+	n.SetUp(name)
+	return name
+}
+
+// ethtool ioctl layouts (linux/ethtool.h, linux/if.h).
+type ethtoolValue struct {
+	cmd  uint32
+	data uint32
+}
+
+type ifreqData struct {
+	name [unix.IFNAMSIZ]byte
+	data unsafe.Pointer
+	_    [24 - unsafe.Sizeof(uintptr(0))]byte // rest of the ifreq union
+}
+
+// ethtool issues one ETHTOOL_[GS]* command for link inside the namespace.
+func (n *NS) ethtool(link string, cmd, data uint32) (uint32, error) {
+	ev := ethtoolValue{cmd: cmd, data: data}
+	err := n.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		var ifr ifreqData
+		copy(ifr.name[:], link)
+		ifr.data = unsafe.Pointer(&ev)
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+		runtime.KeepAlive(&ev)
+		if errno != 0 {
+			return errno
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("netns %s: ethtool command %#x on %s: %w", n.Name, cmd, link, err)
+	}
+	return ev.data, nil
+}
+
+// DisableTxChecksum turns transmit checksum offload off on a link, as
+// `ethtool -K LINK tx off` does. A sender on veth otherwise leaves TCP and
+// UDP checksums partial, and a frame that XDP forwards arrives with a bad
+// checksum.
+func (n *NS) DisableTxChecksum(link string) {
+	n.t.Helper()
+	if _, err := n.ethtool(link, unix.ETHTOOL_STXCSUM, 0); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// TxChecksum reports whether transmit checksum offload is on.
+func (n *NS) TxChecksum(link string) (bool, error) {
+	v, err := n.ethtool(link, unix.ETHTOOL_GTXCSUM, 0)
+	return v != 0, err
+}
+
+// Exists reports whether a namespace of that name is mounted under
+// /run/netns.
+func Exists(name string) bool {
+	_, err := os.Stat("/run/netns/" + name)
+	return !errors.Is(err, os.ErrNotExist)
+}
