@@ -152,12 +152,15 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int) []pair {
 // mapping decodes mapping n into the struct v.
 func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 	fields := fieldsOf(v.Type())
+	misspelt := make(map[string]bool) // fields an unknown key was taken for
 	for _, p := range d.pairs(n, path, 0) {
 		name := p.key.Value
 		child := join(path, name)
 		f, ok := lookup(fields, name)
 		if !ok {
-			d.fail(p.key, child, "%s", unknownField(v.Type(), name, fields))
+			msg, guess := unknownField(v.Type(), name, fields)
+			misspelt[guess] = true
+			d.fail(p.key, child, "%s", msg)
 			continue
 		}
 		val := d.resolve(p.val)
@@ -181,7 +184,8 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 	}
 	for _, f := range fields {
 		child := join(path, f.name)
-		if f.required && !d.src.given[child] && !d.src.bad[child] {
+		// A misspelt required key is reported once, as the misspelling.
+		if f.required && !d.src.given[child] && !d.src.bad[child] && !misspelt[f.name] {
 			d.failAt(child, "missing; %s", missingHint(v.Type(), f))
 		}
 	}

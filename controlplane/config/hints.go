@@ -7,88 +7,89 @@ import (
 
 // unknownField explains a key that is not part of the schema: why, when
 // it is a known mistake (a keepalived keyword, a backend port), or the
-// closest valid key, or else the keys allowed at that place.
-func unknownField(t reflect.Type, name string, fields []field) string {
-	if h := keywordHint(t, name); h != "" {
-		return h
+// closest valid key, or else the keys allowed at that place. guess is the
+// field the key was probably meant to be, or "".
+func unknownField(t reflect.Type, name string, fields []field) (msg, guess string) {
+	if h, g := keywordHint(t, name); h != "" {
+		return h, g
 	}
 	names := make([]string, len(fields))
 	for i, f := range fields {
 		names[i] = f.name
 	}
 	if s := closest(name, names); s != "" {
-		return "unknown field; did you mean " + s + "?"
+		return "unknown field; did you mean " + s + "?", s
 	}
-	return "unknown field; the fields here are " + orList(names)
+	return "unknown field; the fields here are " + orList(names), ""
 }
 
 // keywordHint answers keys that operators bring from keepalived or that
 // cannot exist in this design.
-func keywordHint(t reflect.Type, name string) string {
+func keywordHint(t reflect.Type, name string) (msg, guess string) {
 	switch t {
 	case reflect.TypeFor[Backend]():
 		switch name {
 		case "port":
-			return "a backend has no port of its own: DR and TUN deliver the packet unchanged, so the backend receives it on the service's port; remove it (to check another port, set health_check.port)"
+			return "a backend has no port of its own: DR and TUN deliver the packet unchanged, so the backend receives it on the service's port; remove it (to check another port, set health_check.port)", ""
 		case "ip", "addr":
-			return "unknown field; did you mean address?"
+			return "unknown field; did you mean address?", "address"
 		}
 	case reflect.TypeFor[Service]():
 		switch name {
 		case "lb_kind":
-			return "unknown field; keepalived's lb_kind is forwarding here (dr or tun)"
+			return "unknown field; keepalived's lb_kind is forwarding here (dr or tun)", "forwarding"
 		case "lb_algo":
-			return "unknown field; keepalived's lb_algo is scheduler here (maglev, source-hash or failover)"
+			return "unknown field; keepalived's lb_algo is scheduler here (maglev, source-hash or failover)", "scheduler"
 		case "delay_loop":
-			return "unknown field; keepalived's delay_loop is health_check.interval here"
+			return "unknown field; keepalived's delay_loop is health_check.interval here", ""
 		case "real_server", "real_servers":
-			return "unknown field; real servers are listed under backends"
+			return "unknown field; real servers are listed under backends", "backends"
 		case "persistence_timeout":
-			return "unknown field; there is no persistence timeout: established flows keep their backend through the flow table, and scheduler: source-hash keeps a client on one backend"
+			return "unknown field; there is no persistence timeout: established flows keep their backend through the flow table, and scheduler: source-hash keeps a client on one backend", ""
 		case "ip", "address", "virtual_server":
-			return "unknown field; the service's address is vip"
+			return "unknown field; the service's address is vip", "vip"
 		}
 	case reflect.TypeFor[HealthCheck]():
 		switch name {
 		case "connect_timeout":
-			return "unknown field; keepalived's connect_timeout is timeout here"
+			return "unknown field; keepalived's connect_timeout is timeout here", "timeout"
 		case "connect_port":
-			return "unknown field; keepalived's connect_port is port here"
+			return "unknown field; keepalived's connect_port is port here", "port"
 		case "delay_loop":
-			return "unknown field; keepalived's delay_loop is interval here"
+			return "unknown field; keepalived's delay_loop is interval here", "interval"
 		case "status_code":
-			return "unknown field; did you mean expect_status?"
+			return "unknown field; did you mean expect_status?", "expect_status"
 		case "url":
-			return "unknown field; give the URL's path as path (and its host as host)"
+			return "unknown field; give the URL's path as path (and its host as host)", ""
 		case "retry", "retries":
-			return "unknown field; use fall (consecutive failures before a backend goes down)"
+			return "unknown field; use fall (consecutive failures before a backend goes down)", "fall"
 		}
 	case reflect.TypeFor[Instance]():
 		switch name {
 		case "advert_int":
-			return "unknown field; keepalived's advert_int is advert_interval here, with a unit (\"1s\", \"100ms\")"
+			return "unknown field; keepalived's advert_int is advert_interval here, with a unit (\"1s\", \"100ms\")", "advert_interval"
 		case "virtual_ipaddress":
-			return "unknown field; keepalived's virtual_ipaddress is virtual_addresses here"
+			return "unknown field; keepalived's virtual_ipaddress is virtual_addresses here", "virtual_addresses"
 		case "nopreempt":
-			return "unknown field; write preempt: false"
+			return "unknown field; write preempt: false", "preempt"
 		case "state":
-			return "unknown field; there is no initial state: every instance starts as backup and the highest priority becomes master; remove it"
+			return "unknown field; there is no initial state: every instance starts as backup and the highest priority becomes master; remove it", ""
 		case "unicast_peer":
-			return "unknown field; did you mean unicast_peers?"
+			return "unknown field; did you mean unicast_peers?", "unicast_peers"
 		case "vrrp_version":
-			return "unknown field; did you mean version?"
+			return "unknown field; did you mean version?", "version"
 		case "auth_type", "auth_pass":
-			return "unknown field; write authentication: {type: pass, password: ...}"
+			return "unknown field; write authentication: {type: pass, password: ...}", ""
 		}
 	case reflect.TypeFor[Authentication]():
 		switch name {
 		case "auth_type":
-			return "unknown field; did you mean type?"
+			return "unknown field; did you mean type?", "type"
 		case "auth_pass":
-			return "unknown field; did you mean password?"
+			return "unknown field; did you mean password?", "password"
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // valueHint explains an enum value that operators bring from IPVS or
@@ -113,7 +114,7 @@ func valueHint(t reflect.Type, v string) string {
 		case "fo":
 			return "IPVS fo is failover"
 		case "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sed", "nq", "ovf":
-			return "connection-counting and round-robin schedulers need per-connection state a stateless data plane does not keep; maglev spreads flows by weight"
+			return "round-robin and least-connection schedulers are not available: new flows are spread by consistent hashing, and maglev with weights is the closest"
 		}
 	case reflect.TypeFor[AuthType]():
 		if strings.EqualFold(v, "ah") {

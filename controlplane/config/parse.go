@@ -99,6 +99,11 @@ func emptyProblem(name string) *Problem {
 
 // syntaxProblem turns a yaml.v3 error ("yaml: line 3: did not find
 // expected key") into a Problem with the line as a position.
+//
+// yaml.v3 (3.0.1) prints scanner errors with 1-based lines but parser
+// errors with 0-based ones, and leaves the line out when it is 0; the
+// parser's messages are recognised and corrected, so that the line points
+// at the construct the parser gave up on.
 func syntaxProblem(name string, err error) *Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := &Problem{File: name}
@@ -109,6 +114,29 @@ func syntaxProblem(name string, err error) *Problem {
 			}
 		}
 	}
+	if isParserError(msg) {
+		p.Line++
+	}
 	p.Message = "not valid YAML: " + msg
 	return p
+}
+
+// isParserError reports whether msg is one of the problems yaml.v3's
+// parser (rather than its scanner) reports.
+func isParserError(msg string) bool {
+	switch msg {
+	case "did not find expected ',' or ']'",
+		"did not find expected ',' or '}'",
+		"did not find expected '-' indicator",
+		"did not find expected <document start>",
+		"did not find expected <stream-start>",
+		"did not find expected key",
+		"did not find expected node content",
+		"found duplicate %TAG directive",
+		"found duplicate %YAML directive",
+		"found incompatible YAML document",
+		"found undefined tag handle":
+		return true
+	}
+	return false
 }
