@@ -154,10 +154,30 @@ func selfSignedCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-// checkGoroutines lists goroutines running code of package health or the
-// machinery a check uses (dials, TLS handshakes, HTTP transports, command
-// pipes). None may be left once a check or a Monitor has returned.
-func checkGoroutines() []string {
+// Goroutines are recognised by a marker in their stack. Those of package
+// health (the Monitor's, and any a check starts itself) are waited for by
+// the API and must be gone the moment it returns. Those of the standard
+// library's own cleanup (net and crypto/tls arm a context.AfterFunc that
+// only sets a deadline and do not wait for it) must be gone very soon.
+var (
+	ownMarkers    = []string{"xdplb/controlplane/health."}
+	stdlibMarkers = []string{
+		"os/exec.",
+		"net.(*netFD).connect",
+		"crypto/tls.(*Conn).handshakeContext",
+		"context.(*afterFuncCtx)",
+		"net/http.(*persistConn)",
+		"net/http.(*Transport)",
+	}
+)
+
+// stdlibGrace bounds how long the standard library's cleanup goroutines
+// may outlive a check.
+const stdlibGrace = 100 * time.Millisecond
+
+// goroutines lists the goroutines whose stack holds one of markers,
+// leaving out the test's own HTTP servers.
+func goroutines(markers []string) []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -167,19 +187,10 @@ func checkGoroutines() []string {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	markers := []string{
-		"xdplb/controlplane/health.",
-		"os/exec.",
-		"net.(*netFD).connect",
-		"crypto/tls.(*Conn).handshakeContext",
-		"context.(*afterFuncCtx)",
-		"net/http.(*persistConn)",
-		"net/http.(*Transport)",
-	}
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		if strings.Contains(g, "net/http.(*conn).serve") {
-			continue // the test's own servers
+			continue
 		}
 		for _, m := range markers {
 			if strings.Contains(g, m) {
@@ -191,11 +202,31 @@ func checkGoroutines() []string {
 	return out
 }
 
-// assertNoCheckGoroutines fails t if checkGoroutines finds any, right now.
+// checkGoroutines lists the goroutines of package health and of the
+// machinery checks use.
+func checkGoroutines() []string {
+	return goroutines(append(append([]string(nil), ownMarkers...), stdlibMarkers...))
+}
+
+// assertNoCheckGoroutines fails t if a goroutine of package health is
+// running now, or one of the standard library's check machinery is still
+// running after stdlibGrace.
 func assertNoCheckGoroutines(t *testing.T) {
 	t.Helper()
-	if gs := checkGoroutines(); len(gs) > 0 {
-		t.Errorf("%d goroutines outlived their check:\n%s", len(gs), strings.Join(gs, "\n\n"))
+	if gs := goroutines(ownMarkers); len(gs) > 0 {
+		t.Errorf("%d goroutines of package health outlived their check or monitor:\n%s", len(gs), strings.Join(gs, "\n\n"))
+	}
+	deadline := time.Now().Add(stdlibGrace)
+	for {
+		gs := goroutines(stdlibMarkers)
+		if len(gs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%d goroutines of a check still run after %v:\n%s", len(gs), stdlibGrace, strings.Join(gs, "\n\n"))
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
