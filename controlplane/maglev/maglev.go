@@ -66,7 +66,6 @@ type Builder struct {
 	order   []int32  // indexes into the input, in schedule order
 	walkers []walker // one per backend with a weight, in schedule order
 	groups  []group  // runs of walkers with the same weight
-	heap    []int32  // group indexes, earliest next turn first
 	taken   []uint64 // bit i set once slot i has an owner
 }
 
@@ -78,11 +77,11 @@ type walker struct {
 }
 
 // group is a run of walkers sharing one weight. Its members take their
-// turns together, in name order, k counting the turns each has had.
+// turns together, in name order. Their next turn is at time
+// odd/(2*weight), odd being 2k+1 after k turns each.
 type group struct {
-	start, end int32
-	weight     uint32
-	k          uint32
+	odd, weight uint64
+	start, end  int32
 }
 
 // Build computes the Maglev table of size m for backends and returns it.
@@ -174,11 +173,11 @@ func (b *Builder) prepare(backends []Backend, m uint32) error {
 		offset, skip := permutation(backends[i].Name, m)
 		b.walkers = append(b.walkers, walker{next: offset, skip: skip, index: i})
 		w := backends[i].Weight
-		if g := len(b.groups) - 1; g >= 0 && b.groups[g].weight == w {
+		if g := len(b.groups) - 1; g >= 0 && b.groups[g].weight == uint64(w) {
 			b.groups[g].end++
 			continue
 		}
-		b.groups = append(b.groups, group{start: int32(n), end: int32(n) + 1, weight: w})
+		b.groups = append(b.groups, group{odd: 1, weight: uint64(w), start: int32(n), end: int32(n) + 1})
 	}
 	return nil
 }
@@ -199,16 +198,11 @@ func (b *Builder) fill(t Table, m uint32) {
 	taken := b.taken
 
 	// The groups start in schedule order, which is already a valid heap:
-	// all k are 0, so the earliest turn is the heaviest group's, and
+	// no group has had a turn, so the heaviest group's comes first, and
 	// weights descend along the slice.
-	b.heap = b.heap[:0]
-	for g := range b.groups {
-		b.heap = append(b.heap, int32(g))
-	}
-
 	left := m
 	for {
-		g := &b.groups[b.heap[0]]
+		g := &b.groups[0]
 		for n := g.start; n < g.end; n++ {
 			w := &b.walkers[n]
 			c := w.next
@@ -230,28 +224,26 @@ func (b *Builder) fill(t Table, m uint32) {
 				return
 			}
 		}
-		g.k++
+		g.odd += 2
 		b.siftDown()
 	}
 }
 
 // before reports whether group x's next turn comes before group y's: the
-// earlier time (2k+1)/(2*weight), or on a tie the heavier group. The
-// comparison is exact: 2k+1 <= 2*MaxSize+1 < 2^26 and weights are below
+// earlier time odd/(2*weight), or on a tie the heavier group. The
+// comparison is exact: odd <= 2*MaxSize+1 < 2^26 and weights are below
 // 2^32, so the cross products fit in 64 bits.
-func (b *Builder) before(x, y int32) bool {
-	gx, gy := &b.groups[x], &b.groups[y]
-	tx := (2*uint64(gx.k) + 1) * uint64(gy.weight)
-	ty := (2*uint64(gy.k) + 1) * uint64(gx.weight)
+func before(x, y *group) bool {
+	tx, ty := x.odd*y.weight, y.odd*x.weight
 	if tx != ty {
 		return tx < ty
 	}
-	return gx.weight > gy.weight
+	return x.weight > y.weight
 }
 
 // siftDown restores the heap after the root group's turn moved later.
 func (b *Builder) siftDown() {
-	h := b.heap
+	h := b.groups
 	i := 0
 	for {
 		l := 2*i + 1
@@ -259,10 +251,10 @@ func (b *Builder) siftDown() {
 			return
 		}
 		c := l
-		if r := l + 1; r < len(h) && b.before(h[r], h[l]) {
+		if r := l + 1; r < len(h) && before(&h[r], &h[l]) {
 			c = r
 		}
-		if !b.before(h[c], h[i]) {
+		if !before(&h[c], &h[i]) {
 			return
 		}
 		h[i], h[c] = h[c], h[i]
