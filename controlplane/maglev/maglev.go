@@ -12,8 +12,9 @@ const (
 	// otherwise: a prime about 65 times the largest expected backend set.
 	DefaultSize uint32 = 65537
 
-	// LargeSize is the size the Maglev paper recommends when the backend
-	// set is large and disruption must stay small.
+	// LargeSize is the larger size the Maglev paper evaluates: ten times
+	// the slots per backend, for large backend sets or less churn when
+	// one of them changes.
 	LargeSize uint32 = 655373
 
 	// MaxSize bounds the table size (64 MiB of slots). It keeps the
@@ -47,8 +48,12 @@ type Backend struct {
 type Table []int32
 
 // Lookup returns the index of the backend that owns hash, as the data plane
-// picks it (slot = hash % table size), or -1 when the slot has no backend.
+// picks it (slot = hash % table size), or -1 when the slot has no backend
+// or the table is empty.
 func (t Table) Lookup(hash uint32) int {
+	if len(t) == 0 {
+		return -1
+	}
 	return int(t[hash%uint32(len(t))])
 }
 

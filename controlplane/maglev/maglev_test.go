@@ -315,4 +315,7 @@ func TestLookup(t *testing.T) {
 			t.Errorf("Lookup(%d) = %d, want slot %d's owner %d", h, got, h%13, want)
 		}
 	}
+	if got := Table(nil).Lookup(7); got != -1 {
+		t.Errorf("empty table: Lookup() = %d, want -1", got)
+	}
 }
