@@ -61,14 +61,20 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // ReasonOf returns the reason of err: "" for nil, the Reason of a wrapped
-// *Error, and ReasonOther for anything else.
+// *Error, ReasonTimeout or ReasonCanceled for a bare context error (from a
+// Checker written elsewhere), and ReasonOther for anything else.
 func ReasonOf(err error) Reason {
 	if err == nil {
 		return ""
 	}
 	var he *Error
-	if errors.As(err, &he) {
+	switch {
+	case errors.As(err, &he):
 		return he.Reason
+	case errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.Is(err, context.Canceled):
+		return ReasonCanceled
 	}
 	return ReasonOther
 }

@@ -354,3 +354,25 @@ func TestNewHTTPRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTPIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	hosts := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts <- r.Host
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tg := targetOf(t, ln.Addr())
+	if err := check(t, newHTTP(t, health.HTTPConfig{}), tg); err != nil {
+		t.Fatal(err)
+	}
+	if want, got := "[::1]:"+fmt.Sprint(tg.Port), <-hosts; want != got {
+		t.Errorf("Host: want %q, got %q", want, got)
+	}
+}
