@@ -1,14 +1,17 @@
 package loader
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -541,5 +544,70 @@ func TestDecapAttach(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("decap pins left after DetachDecap (%v)", err)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestAttachFallsBackToGeneric(t *testing.T) {
+	l := newLab(t)
+	// veth refuses native XDP when its peer's MTU exceeds a page.
+	if err := l.peer.Netlink().LinkSetMTU(l.peer.Link(l.peerDev), 9000); err != nil {
+		t.Fatal(err)
+	}
+	err := l.lb.Do(func() error {
+		_, _, err := Attach(l.dev, ModeNative, smallOptions(), l.pinRoot, nil)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "native mode") {
+		t.Fatalf("native attach with a 9000-byte peer MTU = %v, want a native-mode error", err)
+	}
+
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var b *Balancer
+	var info AttachInfo
+	err = l.lb.Do(func() error {
+		var err error
+		b, info, err = Attach(l.dev, ModeAuto, smallOptions(), l.pinRoot, log)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("auto attach: %+v", err)
+	}
+	defer b.Close()
+	if info.Mode != ModeGeneric || b.Mode() != ModeGeneric {
+		t.Errorf("mode %s (handle %s), want generic", info.Mode, b.Mode())
+	}
+	out := logs.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "falling back to generic") || !strings.Contains(out, "iface="+l.dev) {
+		t.Errorf("log:\n%s\nwant a warning about the generic fallback naming the interface", out)
+	}
+	if x := l.xdp(t); !x.Attached || x.AttachMode != xdpAttachedSkb {
+		t.Errorf("netlink XDP = %+v, want generic (skb) mode", x)
+	}
+	o, err := Open(l.dev, l.pinRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if o.Mode() != ModeGeneric {
+		t.Errorf("Open: mode %s, want generic", o.Mode())
 	}
 }

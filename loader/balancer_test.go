@@ -579,7 +579,12 @@ func TestDefaultMemlock(t *testing.T) {
 		}
 		total += mi.Memlock
 	}
-	t.Logf("maps with default sizes: %d bytes (%.1f MiB); each VIP's ring adds %d bytes", total, float64(total)/(1<<20), ringBytes)
+	prog, err := fdMemlock(b.Program().FD())
+	if err != nil || prog == 0 {
+		t.Errorf("program memlock = %d, %v", prog, err)
+	}
+	t.Logf("maps with default sizes: %d bytes (%.1f MiB), program %d bytes; each VIP's ring adds %d bytes",
+		total, float64(total)/(1<<20), prog, ringBytes)
 	if ringBytes < 4*DefaultRingSize {
 		t.Errorf("ring memlock %d, want at least %d (4 bytes per slot)", ringBytes, 4*DefaultRingSize)
 	}

@@ -168,3 +168,20 @@ func TestFlowHash(t *testing.T) {
 		t.Error("FlowHash ignores which port is the source")
 	}
 }
+
+func TestSlot(t *testing.T) {
+	b := &Balancer{opts: Options{RingSize: 65537, HashSeed: 77}}
+	src, dst := netip.MustParseAddrPort("198.18.0.10:40000"), netip.MustParseAddrPort("198.18.1.100:80")
+	flow := VIPEntry{VIP: VIP{dst.Addr(), 80, UDP}}
+	if want, got := FlowHash(77, src, dst, UDP)%65537, b.Slot(flow, src, dst); want != got {
+		t.Errorf("Slot = %d, want %d", got, want)
+	}
+	persist := VIPEntry{VIP: VIP{dst.Addr(), 80, TCP}, Config: VIPConfig{Persist: true, PersistPrefix: 24}}
+	if want, got := SourceHash(77, src.Addr(), 24)%65537, b.Slot(persist, src, dst); want != got {
+		t.Errorf("persistent Slot = %d, want %d", got, want)
+	}
+	other := netip.MustParseAddrPort("198.18.0.200:1")
+	if b.Slot(persist, src, dst) != b.Slot(persist, other, dst) {
+		t.Error("persistent Slot differs within one /24")
+	}
+}
