@@ -11,11 +11,16 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// maxNodes bounds the work of decoding one file. YAML aliases and merge
-// keys can make a small file expand enormously ("billion laughs"); a real
-// configuration of 1,000 services with 10 backends each visits about
-// 100,000 nodes.
-const maxNodes = 2_000_000
+// The work of decoding one file is bounded: YAML aliases and merge keys
+// can make a small file expand enormously ("billion laughs"). Decoding may
+// visit expansionFactor times the nodes the file holds, plus
+// expansionSlack; sharing a health check or a backend list between
+// services stays far below that, and a file without aliases visits each
+// node once.
+const (
+	expansionFactor = 10
+	expansionSlack  = 100_000
+)
 
 // maxMergeDepth bounds nested merge keys (<<: *a where a merges *b ...).
 const maxMergeDepth = 16
@@ -26,8 +31,37 @@ const maxMergeDepth = 16
 type decoder struct {
 	src      *source
 	probs    []Problem
-	nodes    int
+	nodes    int // visited so far
+	budget   int // most nodes that may be visited
 	overflow bool
+	schema   map[reflect.Type][]field
+}
+
+func newDecoder(src *source, doc *yaml.Node) *decoder {
+	return &decoder{
+		src:    src,
+		budget: expansionFactor*countNodes(doc) + expansionSlack,
+		schema: make(map[reflect.Type][]field),
+	}
+}
+
+// countNodes counts the nodes of the tree as written, aliases not followed.
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, child := range n.Content {
+		c += countNodes(child)
+	}
+	return c
+}
+
+// fields returns the schema of struct type t.
+func (d *decoder) fields(t reflect.Type) []field {
+	fs, ok := d.schema[t]
+	if !ok {
+		fs = fieldsOf(t)
+		d.schema[t] = fs
+	}
+	return fs
 }
 
 // fail records a problem at node n for path and marks path as bad.
@@ -53,12 +87,12 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	d.nodes++
-	if d.nodes > maxNodes {
+	if d.nodes > d.budget {
 		if !d.overflow {
 			d.overflow = true
 			d.probs = append(d.probs, Problem{
 				File: d.src.file, Line: n.Line, Column: n.Column,
-				Message: fmt.Sprintf("the file expands to more than %d values through YAML aliases; write it out or use fewer nested aliases", maxNodes),
+				Message: fmt.Sprintf("the file expands to more than %d values through YAML aliases (%d times its size); use fewer nested aliases", d.budget, expansionFactor),
 			})
 		}
 		return nil
@@ -151,11 +185,14 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int) []pair {
 
 // mapping decodes mapping n into the struct v.
 func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
-	fields := fieldsOf(v.Type())
+	fields := d.fields(v.Type())
 	misspelt := make(map[string]bool) // fields an unknown key was taken for
 	for _, p := range d.pairs(n, path, 0) {
 		name := p.key.Value
 		child := join(path, name)
+		if path == "" && strings.HasPrefix(name, "x-") {
+			continue // a place for anchors, never read (x-check: &check {...})
+		}
 		f, ok := lookup(fields, name)
 		if !ok {
 			msg, guess := unknownField(v.Type(), name, fields)
@@ -302,6 +339,10 @@ func (d *decoder) bool(n *yaml.Node, path string, v reflect.Value, f field) {
 
 func (d *decoder) integer(n *yaml.Node, path string, v reflect.Value, f field) {
 	if !d.scalar(n, path, f) {
+		return
+	}
+	if tag := n.ShortTag(); (tag == "!!int" || tag == "!!float") && leadingZero(n.Value) {
+		d.fail(n, path, "%s has a leading 0, which YAML reads as octal; write %s", n.Value, withoutLeadingZeros(n.Value))
 		return
 	}
 	switch n.ShortTag() {
@@ -483,4 +524,33 @@ func quote(n *yaml.Node) string {
 // isCommand reports whether a list field is a command line.
 func isCommand(name string) bool {
 	return name == "command" || strings.HasPrefix(name, "notify")
+}
+
+// leadingZero reports whether s is a decimal-looking number with a leading
+// zero ("017"), which YAML 1.1 and yaml.v3 read as octal.
+func leadingZero(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	if len(s) < 2 || s[0] != '0' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// withoutLeadingZeros writes a decimal number without its leading zeros,
+// keeping a minus sign: "-050" -> "-50", "00" -> "0".
+func withoutLeadingZeros(s string) string {
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign = "-"
+	}
+	digits := strings.TrimLeft(strings.TrimLeft(s, "+-"), "0")
+	if digits == "" {
+		return "0"
+	}
+	return sign + digits
 }

@@ -21,7 +21,16 @@
 // keepalived keywords), and so is a key given twice in one mapping, and a
 // field that the chosen variant does not use (path on a tcp check,
 // persistence_granularity without source-hash): nothing is silently
-// ignored. YAML anchors, aliases and merge keys (<<: *defaults) work.
+// ignored. YAML anchors, aliases and merge keys (<<: *defaults) work;
+// top-level keys starting with "x-" are never read, so they can hold
+// anchors shared by several services:
+//
+//	x-check: &check {type: http, path: /healthz, interval: 1s}
+//	services:
+//	  - name: web
+//	    health_check: *check
+//	  - name: api
+//	    health_check: {<<: *check, path: /ready}
 //
 // Scalars are strict. Numbers are written bare (port: "80" is refused).
 // Booleans are true or false (not yes/no). Durations are Go duration

@@ -46,7 +46,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, &Error{Problems: []Problem{*p}}
 	}
 	var c Config
-	d := &decoder{src: src}
+	d := newDecoder(src, doc)
 	d.root(doc, &c)
 	if d.overflow {
 		return nil, &Error{Problems: d.probs[len(d.probs)-1:]}

@@ -156,6 +156,11 @@ func TestProblems(t *testing.T) {
 			`xdplb.yaml:6:11: services[0].port: "http" is not a number; expected a whole number from 0 to 65535`}},
 		{"port fractional", edit(svc, "port: 80", "port: 80.5"), []string{
 			"xdplb.yaml:6:11: services[0].port: 80.5 is not a whole number; expected a whole number from 0 to 65535"}},
+		{"port with leading zero", edit(svc, "port: 80", "port: 080"), []string{
+			"xdplb.yaml:6:11: services[0].port: 080 has a leading 0, which YAML reads as octal; write 80"}},
+		{"track weight with leading zero", edit(vr, "      virtual_router_id: 51\n", "      virtual_router_id: 51\n      track_scripts: [{name: chk, command: [/bin/true], weight: -050}]\n"), []string{
+			"xdplb.yaml:8:65: vrrp.instances[0].track_scripts[0].weight: -050 has a leading 0, which YAML reads as octal; write -50"}},
+		{"port in hexadecimal", edit(svc, "port: 80", "port: 0x50"), nil},
 		{"port given twice", edit(svc, "    port: 80\n", "    port: 80\n    port: 81\n"), []string{
 			"xdplb.yaml:7:5: services[0].port: given twice in one mapping; the first is at line 6"}},
 		{"service fields missing", "director:\n  interface: eth0\nservices:\n  - name: web\n", []string{
@@ -296,6 +301,10 @@ func TestProblems(t *testing.T) {
 			`xdplb.yaml:5:13: vrrp.instances[0].name: "VI 1" is not a valid name; expected 1 to 63 letters, digits, '-', '_' or '.', such as VI_1`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.want == nil {
+				parse(t, tc.yaml)
+				return
+			}
 			if got := problems(t, tc.yaml); !reflect.DeepEqual(tc.want, got) {
 				t.Errorf("problems:\nwant %s\n got %s", strings.Join(tc.want, "\n     "), strings.Join(got, "\n     "))
 			}
