@@ -66,6 +66,10 @@ func readMeta(dir string) (*ebpf.Map, pinMeta, error) {
 		m.Close()
 		return nil, pinMeta{}, fmt.Errorf("%w: %s has layout %d (magic %#x), this xdplb uses layout %d", ErrIncompatiblePins, path, pm.Layout, pm.Magic, metaLayout)
 	}
+	if err := pm.options().Validate(); err != nil {
+		m.Close()
+		return nil, pinMeta{}, fmt.Errorf("%w: %s: %w", ErrIncompatiblePins, path, err)
+	}
 	return m, pm, nil
 }
 

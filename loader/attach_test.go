@@ -611,3 +611,43 @@ func TestAttachFallsBackToGeneric(t *testing.T) {
 		t.Errorf("Open: mode %s, want generic", o.Mode())
 	}
 }
+
+func TestIncompatibleMeta(t *testing.T) {
+	l := newLab(t)
+	b, _ := l.mustAttach(t, ModeAuto, smallOptions())
+	b.Close()
+	m, err := ebpf.LoadPinnedMap(filepath.Join(l.pinRoot, l.dev, "meta"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tests := []struct {
+		name string
+		meta pinMeta
+		want string
+	}{
+		{"future layout", func() pinMeta { p := newPinMeta(smallOptions(), ModeNative); p.Layout = 99; return p }(), "layout 99"},
+		{"corrupt options", newPinMeta(Options{RingSize: 4}, ModeNative), "not prime"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := m.Put(uint32(0), tt.meta); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(l.dev, l.pinRoot)
+			if !errors.Is(err, ErrIncompatiblePins) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open = %v, want ErrIncompatiblePins mentioning %q", err, tt.want)
+			}
+			_, _, err = l.attach(ModeAuto, smallOptions())
+			if !errors.Is(err, ErrIncompatiblePins) || !strings.Contains(err.Error(), "xdplb detach "+l.dev) {
+				t.Errorf("Attach = %v, want ErrIncompatiblePins saying to detach", err)
+			}
+		})
+	}
+	if err := Detach(l.dev, l.pinRoot); err != nil {
+		t.Errorf("Detach of incompatible pins: %v", err)
+	}
+	if x := l.xdp(t); x.Attached {
+		t.Errorf("still attached after Detach: %+v", x)
+	}
+}

@@ -172,10 +172,14 @@ func attachDecap(iface string, mode Mode, pinRoot string, addrs []netip.Addr, lo
 
 // OpenDecap opens the decap program pinned for iface under pinRoot ("" means
 // DefaultPinRoot). The error wraps ErrNotAttached when nothing is pinned.
-func OpenDecap(iface, pinRoot string) (_ *Decap, err error) {
+func OpenDecap(iface, pinRoot string) (*Decap, error) {
 	if pinRoot == "" {
 		pinRoot = DefaultPinRoot
 	}
+	return openDecap(iface, pinRoot)
+}
+
+func openDecap(iface, pinRoot string) (_ *Decap, err error) {
 	if err := checkRoot("open decap", os.Geteuid()); err != nil {
 		return nil, err
 	}
