@@ -154,11 +154,9 @@ func selfSignedCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-// Goroutines are recognised by a marker in their stack. Those of package
-// health (the Monitor's, and any a check starts itself) are waited for by
-// the API and must be gone the moment it returns. Those of the standard
-// library's own cleanup (net and crypto/tls arm a context.AfterFunc that
-// only sets a deadline and do not wait for it) must be gone very soon.
+// Goroutines are recognised by a marker in their stack: those of package
+// health (the Monitor's, and any a check starts itself) and those of the
+// standard library's machinery that checks use.
 var (
 	ownMarkers    = []string{"xdplb/controlplane/health."}
 	stdlibMarkers = []string{
@@ -171,9 +169,13 @@ var (
 	}
 )
 
-// stdlibGrace bounds how long the standard library's cleanup goroutines
-// may outlive a check.
-const stdlibGrace = 100 * time.Millisecond
+// exitGrace bounds how long a goroutine may still show up once the call
+// that ended it has returned. A goroutine's last act is to signal that it
+// is done, so it can be seen on its closing line a moment later; and net
+// arms a context.AfterFunc that only sets a deadline and is not waited
+// for. The checks in these tests hang for a minute, so a goroutine leaked
+// with its check could not pass within this bound.
+const exitGrace = 100 * time.Millisecond
 
 // goroutines lists the goroutines whose stack holds one of markers,
 // leaving out the test's own HTTP servers.
@@ -208,22 +210,24 @@ func checkGoroutines() []string {
 	return goroutines(append(append([]string(nil), ownMarkers...), stdlibMarkers...))
 }
 
-// assertNoCheckGoroutines fails t if a goroutine of package health is
-// running now, or one of the standard library's check machinery is still
-// running after stdlibGrace.
+// assertNoCheckGoroutines fails t if a goroutine of package health or of
+// the check machinery still runs exitGrace after the call.
 func assertNoCheckGoroutines(t *testing.T) {
 	t.Helper()
-	if gs := goroutines(ownMarkers); len(gs) > 0 {
-		t.Errorf("%d goroutines of package health outlived their check or monitor:\n%s", len(gs), strings.Join(gs, "\n\n"))
-	}
-	deadline := time.Now().Add(stdlibGrace)
+	assertGone(t, checkGoroutines)
+}
+
+// assertGone fails t unless list returns nothing within exitGrace.
+func assertGone(t *testing.T, list func() []string) {
+	t.Helper()
+	deadline := time.Now().Add(exitGrace)
 	for {
-		gs := goroutines(stdlibMarkers)
+		gs := list()
 		if len(gs) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("%d goroutines of a check still run after %v:\n%s", len(gs), stdlibGrace, strings.Join(gs, "\n\n"))
+			t.Errorf("%d goroutines still run %v after their check or monitor ended:\n%s", len(gs), exitGrace, strings.Join(gs, "\n\n"))
 			return
 		}
 		time.Sleep(time.Millisecond)

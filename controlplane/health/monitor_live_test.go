@@ -1,8 +1,10 @@
 package health_test
 
 import (
+	"context"
 	"crypto/tls"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -198,9 +200,59 @@ func TestMonitorRemoveCancelsCheckInFlight(t *testing.T) {
 		t.Errorf("Remove took %v with a check in flight", elapsed)
 	}
 	// The dispatcher remains until Stop; nothing of the check does.
-	for _, g := range goroutines(ownMarkers) {
-		if !strings.Contains(g, "(*Monitor).dispatch") {
-			t.Errorf("goroutine left after Remove:\n%s", g)
-		}
+	assertGone(t, func() []string {
+		return slices.DeleteFunc(checkGoroutines(), func(g string) bool {
+			return strings.Contains(g, "(*Monitor).dispatch")
+		})
+	})
+}
+
+// slowToCancel is a check that hangs until canceled and then takes a while
+// to clean up, recording when it returned.
+func slowToCancel() (health.Checker, <-chan struct{}, <-chan time.Time) {
+	started := make(chan struct{}, 1)
+	returned := make(chan time.Time, 1)
+	c := health.CheckerFunc(func(ctx context.Context, _ health.Target) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond)
+		returned <- time.Now()
+		return ctx.Err()
+	})
+	return c, started, returned
+}
+
+// TestMonitorStopAndRemoveWait checks that Stop and Remove return only
+// after the check they cancel has returned.
+func TestMonitorStopAndRemoveWait(t *testing.T) {
+	for _, how := range []string{"Stop", "Remove"} {
+		t.Run(how, func(t *testing.T) {
+			c, started, returned := slowToCancel()
+			m := health.NewMonitor(health.Options{})
+			t.Cleanup(m.Stop)
+			s := health.Spec{ID: "a", Target: galera, Checker: c, Interval: time.Millisecond, Timeout: time.Minute, Rise: 1, Fall: 1}
+			if err := m.Set(s); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-started:
+			case <-time.After(wait):
+				t.Fatal("check never started")
+			}
+			if how == "Stop" {
+				m.Stop()
+			} else {
+				m.Remove("a")
+			}
+			done := time.Now()
+			select {
+			case at := <-returned:
+				if at.After(done) {
+					t.Errorf("%s returned %v before the check did", how, at.Sub(done))
+				}
+			default:
+				t.Errorf("%s returned while the check was still running", how)
+			}
+		})
 	}
 }
