@@ -177,6 +177,12 @@ var (
 // with its check could not pass within this bound.
 const exitGrace = 100 * time.Millisecond
 
+// early is how much sooner than its deadline a timed-out check may return:
+// the runtime's poller can wake a little ahead of a socket deadline, and
+// the test starts its stopwatch just after the context's. The bound that
+// matters is the upper one; the lower one shows the check did wait.
+const early = 10 * time.Millisecond
+
 // goroutines lists the goroutines whose stack holds one of markers,
 // leaving out the test's own HTTP servers.
 func goroutines(markers []string) []string {
