@@ -1,0 +1,56 @@
+//go:build unix
+
+package vrrp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// runCommand runs argv without a shell, in its own process group, and kills
+// the whole group when timeout passes or ctx ends. It returns an error for
+// a non-zero exit, a timeout or a command that cannot start, with the
+// start of its output.
+func runCommand(ctx context.Context, argv []string, timeout time.Duration) error {
+	if len(argv) == 0 {
+		return fmt.Errorf("run: empty command")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	var out bytes.Buffer
+	cmd.Stdout = &limitedWriter{w: &out, n: 512}
+	cmd.Stderr = cmd.Stdout
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("timed out after %v", timeout)
+	}
+	if msg := strings.TrimSpace(out.String()); msg != "" {
+		return fmt.Errorf("run %s: %w: %s", argv[0], err, msg)
+	}
+	return fmt.Errorf("run %s: %w", argv[0], err)
+}
+
+// limitedWriter keeps the first n bytes and discards the rest.
+type limitedWriter struct {
+	w *bytes.Buffer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if rest := l.n - l.w.Len(); rest > 0 {
+		l.w.Write(p[:min(rest, len(p))])
+	}
+	return len(p), nil
+}
