@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -93,12 +94,20 @@ func fieldChanges(old, new reflect.Value) []string {
 }
 
 // equal compares two values of a Config field; a nil and an empty list
-// are equal, as they are in the file.
+// are equal, as they are in the file. Backends are a set: the Maglev table
+// does not depend on their order, so reordering them changes nothing.
 func equal(a, b reflect.Value) bool {
 	if a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
 		return true
 	}
+	if ab, ok := a.Interface().([]Backend); ok {
+		return slices.Equal(sortedBackends(ab), sortedBackends(b.Interface().([]Backend)))
+	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+func sortedBackends(bs []Backend) []Backend {
+	return slices.SortedFunc(slices.Values(bs), func(x, y Backend) int { return x.Address.Compare(y.Address) })
 }
 
 // Empty reports whether nothing changed.
