@@ -12,8 +12,12 @@ import (
 //
 // The struct tags are the schema: `yaml` names the key, and `cfg` says
 // whether it is required, whether zero is a meaningful value distinct from
-// the default ("zero"), and the bounds a given value must respect
-// ("min=", "max=", durations for time.Duration fields).
+// the default ("zero"), the bounds a given value must respect ("min=",
+// "max=", durations for time.Duration fields), and whether String writes
+// it in hexadecimal ("hex").
+//
+// A Config is not modified after Parse returns it; it is safe to read from
+// several goroutines.
 type Config struct {
 	Director Director  `yaml:"director" cfg:"required"`
 	Services []Service `yaml:"services"`

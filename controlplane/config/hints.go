@@ -142,6 +142,25 @@ func missingHint(t reflect.Type, f field) string {
 		}
 	case "director":
 		return "expected a mapping with at least interface"
+	case "interface":
+		return "expected the name of a network interface, such as eth0"
+	case "name":
+		if t == reflect.TypeFor[Service]() {
+			return "expected a name for the service, such as web"
+		}
+		return "expected a name, such as VI_1"
+	case "port":
+		if t == reflect.TypeFor[Service]() {
+			return "expected a whole number from 0 to 65535 (0 forwards every port of the VIP)"
+		}
+	case "address":
+		return "expected the backend's IPv4 address"
+	case "virtual_router_id":
+		return "expected a whole number from 1 to 255, the same on every director of this virtual router"
+	case "password":
+		return "expected the shared password, 1 to 8 bytes"
+	case "service":
+		return "expected the name of a service of this file"
 	}
 	return "expected " + expected(f)
 }
@@ -171,23 +190,30 @@ func closest(name string, candidates []string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
+// editDistance is the optimal string alignment distance between a and b,
+// in bytes: insertions, deletions, substitutions and swaps of two adjacent
+// characters each cost 1, so "vpi" is one edit from "vip".
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	// d[i][j] is the distance between a[:i] and b[:j].
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }

@@ -99,7 +99,7 @@ func TestProblems(t *testing.T) {
 		{"director missing", "services: []\n", []string{
 			"xdplb.yaml:1:1: director: missing; expected a mapping with at least interface"}},
 		{"interface missing", "director:\n  xdp_mode: native\n", []string{
-			"xdplb.yaml:1:1: director.interface: missing; expected a string"}},
+			"xdplb.yaml:1:1: director.interface: missing; expected the name of a network interface, such as eth0"}},
 		{"interface misspelt", "director:\n  interfce: eth0\n", []string{
 			"xdplb.yaml:2:3: director.interfce: unknown field; did you mean interface?"}},
 		{"interface too long", "director:\n  interface: averyveryverylongname0\n", []string{
@@ -167,7 +167,7 @@ func TestProblems(t *testing.T) {
 			"xdplb.yaml:4:5: services[0].backends: missing; expected a list of backends, each with an address",
 			"xdplb.yaml:4:5: services[0].forwarding: missing; expected dr or tun",
 			"xdplb.yaml:4:5: services[0].health_check: missing; expected a mapping with at least type (type: none forwards without checking)",
-			"xdplb.yaml:4:5: services[0].port: missing; expected a whole number from 0 to 65535",
+			"xdplb.yaml:4:5: services[0].port: missing; expected a whole number from 0 to 65535 (0 forwards every port of the VIP)",
 			"xdplb.yaml:4:5: services[0].vip: missing; expected an IPv4 address"}},
 		{"services not a list", "director:\n  interface: eth0\nservices:\n  web: {}\n", []string{
 			"xdplb.yaml:4:3: services: expected a list of mappings; found a mapping"}},

@@ -278,6 +278,7 @@ func TestSuggestions(t *testing.T) {
 		{"backend", "backends"},
 		{"expect_stauts", "expect_status"},
 		{"tls_skip_verfy", "tls_skip_verify"},
+		{"tiemout", "timeout"},
 		{"colour", ""},
 		{"ttl", ""},
 	} {
