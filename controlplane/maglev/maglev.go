@@ -70,9 +70,13 @@ func Build(backends []Backend, m uint32) (Table, error) {
 type Builder struct {
 	order   []int32  // indexes into the input, in schedule order
 	walkers []walker // one per backend with a weight, in schedule order
-	groups  []group  // runs of walkers with the same weight
+	groups  []group  // runs of walkers with the same weight, as a heap: earliest turn first
+	cycle   []span   // one period of group turns, when it is shorter than the table
 	taken   []uint64 // bit i set once slot i has an owner
 }
+
+// span is a group's walkers, b.walkers[start:end].
+type span struct{ start, end int32 }
 
 // walker is a backend's position in its preference list.
 type walker struct {
@@ -86,7 +90,7 @@ type walker struct {
 // odd/(2*weight), odd being 2k+1 after k turns each.
 type group struct {
 	odd, weight uint64
-	start, end  int32
+	span
 }
 
 // Build computes the Maglev table of size m for backends and returns it.
@@ -182,7 +186,7 @@ func (b *Builder) prepare(backends []Backend, m uint32) error {
 			b.groups[g].end++
 			continue
 		}
-		b.groups = append(b.groups, group{odd: 1, weight: uint64(w), start: int32(n), end: int32(n) + 1})
+		b.groups = append(b.groups, group{odd: 1, weight: uint64(w), span: span{int32(n), int32(n) + 1}})
 	}
 	return nil
 }
@@ -192,6 +196,12 @@ func (b *Builder) prepare(backends []Backend, m uint32) error {
 // it. Groups are visited in order of their next turn time (2k+1)/(2*weight),
 // so every backend's turns, and therefore its slots, stay proportional to
 // its weight all the way through the fill.
+//
+// That order is periodic: in every unit of time a group has exactly
+// weight turns, at the same fractions of the unit, and no turn falls on a
+// whole unit (2k+1 is odd). So when the sum of the group weights is below
+// m, fill records one period from the heap and replays it, and the heap's
+// cost is paid once per period rather than once per turn.
 func (b *Builder) fill(t Table, m uint32) {
 	words := int(m+63) / 64
 	if cap(b.taken) >= words {
@@ -200,38 +210,76 @@ func (b *Builder) fill(t Table, m uint32) {
 	} else {
 		b.taken = make([]uint64, words)
 	}
-	taken := b.taken
+	w := walk{walkers: b.walkers, taken: b.taken, t: t, m: m, left: m}
 
-	// The groups start in schedule order, which is already a valid heap:
-	// no group has had a turn, so the heaviest group's comes first, and
-	// weights descend along the slice.
-	left := m
-	for {
-		g := &b.groups[0]
-		for n := g.start; n < g.end; n++ {
-			w := &b.walkers[n]
-			c := w.next
-			for taken[c>>6]&(1<<(c&63)) != 0 {
-				c += w.skip
-				if c >= m {
-					c -= m
+	var period uint64
+	for i := range b.groups {
+		period += b.groups[i].weight
+	}
+	if period < uint64(m) {
+		b.cycle = b.cycle[:0]
+		for range period {
+			b.cycle = append(b.cycle, b.nextTurn())
+		}
+		for {
+			for _, s := range b.cycle {
+				if w.turn(s) {
+					return
 				}
 			}
-			taken[c>>6] |= 1 << (c & 63)
-			t[c] = w.index
-			c += w.skip
+		}
+	}
+	for !w.turn(b.nextTurn()) {
+	}
+}
+
+// nextTurn returns the group whose turn comes next and moves its next turn
+// one step later. The groups start in schedule order, which is already a
+// valid heap: no group has had a turn, so the heaviest group's comes
+// first, and weights descend along the slice.
+func (b *Builder) nextTurn() span {
+	g := &b.groups[0]
+	s := g.span
+	g.odd += 2
+	b.siftDown()
+	return s
+}
+
+// walk is the state of a fill in progress.
+type walk struct {
+	walkers []walker
+	taken   []uint64 // bit i set once slot i has an owner
+	t       Table
+	m       uint32
+	left    uint32 // slots without an owner
+}
+
+// turn gives each walker of s, in order, the first slot without an owner
+// on its preference list. It reports whether the table is full.
+func (w *walk) turn(s span) bool {
+	taken, m := w.taken, w.m
+	for n := s.start; n < s.end; n++ {
+		k := &w.walkers[n]
+		c := k.next
+		for taken[c>>6]&(1<<(c&63)) != 0 {
+			c += k.skip
 			if c >= m {
 				c -= m
 			}
-			w.next = c
-			left--
-			if left == 0 {
-				return
-			}
 		}
-		g.odd += 2
-		b.siftDown()
+		taken[c>>6] |= 1 << (c & 63)
+		w.t[c] = k.index
+		c += k.skip
+		if c >= m {
+			c -= m
+		}
+		k.next = c
+		w.left--
+		if w.left == 0 {
+			return true
+		}
 	}
+	return false
 }
 
 // before reports whether group x's next turn comes before group y's: the

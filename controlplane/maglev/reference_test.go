@@ -71,6 +71,32 @@ func referenceBuild(bs []Backend, m uint32) Table {
 }
 
 func TestMatchesReference(t *testing.T) {
+	// Build replays one period of turns when the weights sum to less
+	// than the table size and uses its heap throughout otherwise; both
+	// must give the reference's table.
+	fixed := []struct {
+		name    string
+		weights []uint32
+		m       uint32
+	}{
+		{"period shorter than the table", []uint32{1, 2, 3, 3, 10}, 1009},
+		{"period equal to the table", []uint32{50, 51}, 101},
+		{"period longer than the table", []uint32{1000, 999, 7, 7}, 101},
+	}
+	for _, tt := range fixed {
+		t.Run(tt.name, func(t *testing.T) {
+			bs := addrs(len(tt.weights), 0)
+			for i, w := range tt.weights {
+				bs[i].Weight = w
+			}
+			want := owners(t, referenceBuild(bs, tt.m), bs)
+			got := owners(t, mustBuild(t, bs, tt.m), bs)
+			if i := firstDiff(want, got); i >= 0 {
+				t.Fatalf("slot %d is %q, want %q", i, got[i], want[i])
+			}
+		})
+	}
+
 	r := rand.New(rand.NewPCG(5, 6))
 	for run := range 60 {
 		m := []uint32{2, 3, 13, 101, 251, 1009}[run%6]
