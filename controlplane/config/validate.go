@@ -417,7 +417,7 @@ func (k *checker) advertInterval(ip string, in Instance) {
 	switch in.Version {
 	case 2:
 		if a < time.Second || a > 255*time.Second || a%time.Second != 0 {
-			k.errorf(ap, "%s is not allowed with version 2, which advertises in whole seconds from 1s to 255s; use version: 3 for shorter intervals", fmtDuration(a))
+			k.errorf(ap, "%s is not allowed with version 2, which advertises in whole seconds from 1s to 255s (version 3 allows steps of 10ms up to 40.95s)", fmtDuration(a))
 		}
 	case 3:
 		if a < 10*time.Millisecond || a > 40950*time.Millisecond || a%(10*time.Millisecond) != 0 {
