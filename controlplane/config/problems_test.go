@@ -258,7 +258,7 @@ func TestProblems(t *testing.T) {
 		{"v2 advert at its bound", edit(vr, "      virtual_router_id: 51\n", "      virtual_router_id: 51\n      advert_interval: 255s\n"), nil},
 		{"v2 advert past its bound", edit(vr, "      virtual_router_id: 51\n", "      virtual_router_id: 51\n      advert_interval: 256s\n"), []string{
 			"xdplb.yaml:8:24: vrrp.instances[0].advert_interval: 256s is not allowed with version 2, which advertises in whole seconds from 1s to 255s (version 3 allows steps of 10ms up to 40.95s)"}},
-		{"v3 advert at both bounds", edit(vr, "      virtual_router_id: 51\n", "      virtual_router_id: 51\n      version: 3\n      advert_interval: 10ms\n")+
+		{"v3 advert at both bounds", edit(vr, "      virtual_router_id: 51\n", "      virtual_router_id: 51\n      version: 3\n      advert_interval: 10ms\n") +
 			"    - {name: VI_2, interface: eth0, virtual_router_id: 52, version: 3, advert_interval: 40950ms, virtual_addresses: [198.18.1.101]}\n", nil},
 		{"v3 advert not centiseconds", edit(vr, "      virtual_router_id: 51\n", "      virtual_router_id: 51\n      version: 3\n      advert_interval: 15ms\n"), []string{
 			"xdplb.yaml:9:24: vrrp.instances[0].advert_interval: 15ms is not allowed with version 3, which advertises in hundredths of a second from 10ms to 40.95s"}},
