@@ -318,6 +318,9 @@ func (r *Router) runAnnouncer(ctx context.Context, stop <-chan struct{}, inst *i
 				inst.log.Info("vrrp virtual addresses added", "vip", inst.cfg.Addresses)
 			}
 			held, gen = true, g
+			if inst.garp.Repeat == 0 {
+				return
+			}
 			garpStop, garpDone = make(chan struct{}), make(chan struct{})
 			go func(stop, done chan struct{}) {
 				defer close(done)

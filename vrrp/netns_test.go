@@ -592,3 +592,82 @@ func mustHex(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+func (rr *router) statusOf(name string) vrrp.InstanceStatus {
+	in, _ := rr.r.Status().Instance(name)
+	return in
+}
+
+// Two instances share each director's interface and socket, each master
+// on a different box (active-active); when B stops, A takes both.
+func TestNetnsTwoVRIDsOneInterface(t *testing.T) {
+	a, b := newLAN(t)
+	vips1 := []netip.Prefix{vip, netip.MustParsePrefix("198.18.0.101/32")}
+	vips2 := []netip.Prefix{netip.MustParsePrefix("198.18.0.110/32")}
+	pair := func(s *site, p1, p2 uint8) vrrp.Config {
+		c1, c2 := s.instance(p1), s.instance(p2)
+		c1.Addresses = vips1
+		c2.Name, c2.VRID, c2.Addresses = "VI_2", 52, vips2
+		return vrrp.Config{Instances: []vrrp.InstanceConfig{c1, c2}}
+	}
+	ra := a.run("A", pair(a, 200, 100))
+	rb := b.run("B", pair(b, 100, 200))
+	states := func() string {
+		return fmt.Sprint(ra.statusOf("VI_1").State, ra.statusOf("VI_2").State, rb.statusOf("VI_1").State, rb.statusOf("VI_2").State)
+	}
+	eventually(t, 5*time.Second, "VI_1 on A and VI_2 on B", func() bool { return states() == "MASTER BACKUP BACKUP MASTER" })
+	has := func(s *site, p netip.Prefix) bool {
+		addrs, err := s.ns.Netlink().AddrList(s.ns.Link(s.link), netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IP.Equal(p.Addr().AsSlice()) })
+	}
+	eventually(t, 2*time.Second, "each VIP on its master", func() bool {
+		return has(a, vips1[0]) && has(a, vips1[1]) && !has(a, vips2[0]) &&
+			has(b, vips2[0]) && !has(b, vips1[0]) && !has(b, vips1[1])
+	})
+	for _, r := range []*router{ra, rb} {
+		for _, name := range []string{"VI_1", "VI_2"} {
+			if d := r.statusOf(name).Counters.Drops; len(d) != 0 {
+				t.Errorf("%s %s dropped adverts: %v", r.name, name, d)
+			}
+		}
+	}
+	rb.stop()
+	eventually(t, 3*time.Second, "A master of both", func() bool { return states() == "MASTER MASTER INIT INIT" })
+	eventually(t, 2*time.Second, "every VIP on A", func() bool { return has(a, vips1[0]) && has(a, vips1[1]) && has(a, vips2[0]) })
+}
+
+// Unicast peers instead of multicast (keepalived's unicast_src_ip and
+// unicast_peer): the checksum's pseudo-header carries the peer's address.
+func TestNetnsUnicast(t *testing.T) {
+	a, b := newLAN(t)
+	sn := b.sniff()
+	ra, rb := elect(t, a, b, func(c *vrrp.InstanceConfig) {
+		peer := addrB
+		if c.Source == addrB {
+			peer = addrA
+		}
+		c.Peers = []netip.Addr{peer}
+		c.CheckPeers = true
+	})
+	var got sniffed
+	eventually(t, 2*time.Second, "A's unicast advert", func() bool {
+		var ok bool
+		got, ok = sn.advert(addrA, 200)
+		return ok
+	})
+	want := mustHex(t, "3133c801"+"000a"+
+		"b3a5"+ // checksum with pseudo-header 198.18.0.1 > 198.18.0.2
+		"c6120064")
+	if !bytes.Equal(want, got.p) || !got.h.Dst.Equal(addrB.AsSlice()) || got.h.TTL != 255 {
+		t.Fatalf("unicast advert to %v TTL %d:\nwant %x\ngot  %x", got.h.Dst, got.h.TTL, want, got.p)
+	}
+	ra.stop()
+	eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
+	within(t, "unicast graceful handover", rb.change(vrrp.Master).At.Sub(ra.change(vrrp.Initialize).At), skew100, skew100+margin)
+	if d := rb.status().Counters.Drops; len(d) != 0 {
+		t.Fatalf("B dropped unicast adverts: %v", d)
+	}
+}

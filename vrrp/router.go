@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -30,6 +31,20 @@ type Config struct {
 	NotifyTimeout time.Duration
 	// AnnounceTimeout bounds each Announcer call (default 5s).
 	AnnounceTimeout time.Duration
+	// Changes, if set, receives every state change as it happens, for
+	// metrics or for the daemon to act on. The Router never blocks on it: a
+	// change that does not fit is dropped and counted in
+	// Counters.ChangesDropped, and Status still shows it.
+	Changes chan<- Change
+}
+
+// Change is a state change of one instance, sent on Config.Changes.
+type Change struct {
+	Instance string
+	VRID     uint8
+	StateChange
+	// Priority is the instance's effective priority after the change.
+	Priority uint8
 }
 
 // InstanceConfig configures one virtual router instance, as a keepalived
@@ -123,6 +138,7 @@ type Router struct {
 
 	recv    chan received
 	trackCh chan trackUpdate
+	changes chan<- Change
 
 	running atomic.Bool
 	mu      sync.Mutex
@@ -181,6 +197,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		limiter:         limiter{every: cfg.DropLogInterval, last: map[string]time.Time{}, suppressed: map[string]int{}},
 		recv:            make(chan received),
 		trackCh:         make(chan trackUpdate),
+		changes:         cfg.Changes,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -398,7 +415,7 @@ func (r *Router) loop(ctx context.Context) {
 
 // read feeds one transport's packets to the loop. After an error other
 // than the end of ctx it waits a little before reading again, so a broken
-// socket cannot spin.
+// socket cannot spin; a closed transport ends it.
 func (r *Router) read(ctx context.Context, l *link) {
 	for {
 		p, err := l.tr.Receive(ctx)
@@ -408,6 +425,9 @@ func (r *Router) read(ctx context.Context, l *link) {
 		select {
 		case r.recv <- received{link: l, pkt: p, err: err}:
 		case <-ctx.Done():
+			return
+		}
+		if errors.Is(err, net.ErrClosed) {
 			return
 		}
 		if err != nil && !sleep(r.clock, ctx.Done(), 100*time.Millisecond) {
@@ -660,7 +680,9 @@ func (r *Router) send(inst *instance, now time.Time, prio uint8) {
 }
 
 func (r *Router) transition(inst *instance, now time.Time, t Transition) {
-	inst.changes = append(inst.changes, StateChange{At: now, From: t.From, To: t.To, Cause: t.Cause})
+	sc := StateChange{At: now, From: t.From, To: t.To, Cause: t.Cause}
+	inst.counters.Transitions++
+	inst.changes = append(inst.changes, sc)
 	if n := len(inst.changes); n > maxChanges {
 		inst.changes = slices.Delete(inst.changes, 0, n-maxChanges)
 	}
@@ -677,6 +699,13 @@ func (r *Router) transition(inst *instance, now time.Time, t Transition) {
 	case t.From == Initialize:
 		// Clear addresses a previous run may have left behind.
 		inst.ann.set(false)
+	}
+	if r.changes != nil {
+		select {
+		case r.changes <- Change{Instance: inst.cfg.Name, VRID: inst.cfg.VRID, StateChange: sc, Priority: inst.m.Priority()}:
+		default:
+			inst.counters.ChangesDropped++
+		}
 	}
 	if t.From == Master && t.To == Backup && t.Cause != CauseGroup && inst.group != nil {
 		inst.steppedDown = true

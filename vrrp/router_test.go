@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -550,7 +551,7 @@ func TestRouterStatus(t *testing.T) {
 		AdvertInterval: 100 * time.Millisecond, MasterAdvertInterval: 200 * time.Millisecond,
 		Addresses:  []netip.Prefix{vipP1, vipP2},
 		LastAdvert: at(20 * time.Millisecond),
-		Counters:   Counters{AdvertsReceived: 1, Drops: map[Reason]uint64{}},
+		Counters:   Counters{AdvertsReceived: 1, Transitions: 1, Drops: map[Reason]uint64{}},
 		Transitions: []StateChange{
 			{At: t0, From: Initialize, To: Backup, Cause: CauseStartup},
 		},
@@ -560,6 +561,15 @@ func TestRouterStatus(t *testing.T) {
 	}
 	if want, got := map[Reason]uint64{ReasonTruncated: 1}, r.Status().Links[0].Drops; !reflect.DeepEqual(want, got) {
 		t.Fatalf("link drops: want %v, got %v", want, got)
+	}
+	js, err := json.Marshal(r.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"state":"BACKUP"`, `"master":"198.18.0.2"`, `"drops":{"truncated":1}`, `"from":"INIT"`, `"cause":"startup"`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("JSON status lacks %s:\n%s", want, js)
+		}
 	}
 	// Snapshots are copies.
 	s := r.Status()
@@ -725,4 +735,72 @@ func TestRunTwice(t *testing.T) {
 
 func newTextLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestRouterChanges(t *testing.T) {
+	ch := make(chan Change, 1)
+	c := baseInstance(newFakeTransport(), &fakeAnnouncer{})
+	r := newTestRouter(t, Config{Instances: []InstanceConfig{c}, Changes: ch})
+	r.handleTick(at(time.Second)) // becomes master, but the channel is full
+	r.publish()
+	want := Change{Instance: "VI_1", VRID: 51, Priority: 100, StateChange: StateChange{At: t0, From: Initialize, To: Backup, Cause: CauseStartup}}
+	if got := <-ch; want != got {
+		t.Fatalf("change:\nwant %+v\ngot  %+v", want, got)
+	}
+	in, _ := r.Status().Instance("VI_1")
+	if in.Counters.ChangesDropped != 1 || in.Counters.Transitions != 2 || in.State != Master {
+		t.Fatalf("counters %+v, state %v", in.Counters, in.State)
+	}
+}
+
+// FuzzRouterReceive hands arbitrary packets to a Router with a v2 and a v3
+// instance on one link: it must never panic, and every packet is either
+// accepted or dropped with exactly one counted reason.
+func FuzzRouterReceive(f *testing.F) {
+	pw, _ := Password("s3cr3t")
+	v2 := Advertisement{Version: V2, VRID: 51, Priority: 150, Interval: 1, AuthType: AuthPass, AuthData: pw, Addresses: []netip.Addr{vip1, vip2}}
+	v3 := Advertisement{Version: V3, VRID: 52, Priority: 150, Interval: 10, Addresses: []netip.Addr{vip1}}
+	for _, a := range []Advertisement{v2, v3} {
+		for _, dst := range []netip.Addr{Group(), addrA} {
+			b, err := a.Marshal(addrB, dst)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b, uint8(255), dst == addrA)
+			f.Add(b, uint8(64), dst == addrA)
+		}
+	}
+	f.Add(advV3Multicast, uint8(255), false)
+	f.Add([]byte{}, uint8(255), false)
+	f.Fuzz(func(t *testing.T, payload []byte, ttl uint8, unicast bool) {
+		tr := newFakeTransport()
+		c2 := baseInstance(tr, &fakeAnnouncer{})
+		c2.Version, c2.Interval, c2.AuthType, c2.Password = V2, time.Second, AuthPass, "s3cr3t"
+		c3 := baseInstance(tr, &fakeAnnouncer{})
+		c3.Name, c3.VRID, c3.Addresses = "VI_3", 52, []netip.Prefix{vipP1}
+		r, err := NewRouter(Config{Instances: []InstanceConfig{c2, c3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.startReady(t0)
+		dst := Group()
+		if unicast {
+			dst = addrA
+		}
+		r.receive(at(time.Millisecond), tr, Packet{Src: addrB, Dst: dst, TTL: ttl, Payload: payload})
+		st := r.Status()
+		var n uint64
+		for _, d := range st.Links[0].Drops {
+			n += d
+		}
+		for _, in := range st.Instances {
+			n += in.Counters.AdvertsReceived
+			for _, d := range in.Counters.Drops {
+				n += d
+			}
+		}
+		if n != 1 {
+			t.Fatalf("packet %x counted %d times: %+v", payload, n, st)
+		}
+	})
 }

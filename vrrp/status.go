@@ -51,9 +51,11 @@ type Counters struct {
 	Priority0Sent     uint64 `json:"priority0_sent"`
 	Priority0Received uint64 `json:"priority0_received"`
 	SendErrors        uint64 `json:"send_errors"`
+	Transitions       uint64 `json:"transitions"`
 	BecameMaster      uint64 `json:"became_master"`
 	ReleasedMaster    uint64 `json:"released_master"`
 	NotifyDropped     uint64 `json:"notify_dropped"`
+	ChangesDropped    uint64 `json:"changes_dropped"`
 	// Drops counts received advertisements dropped, by reason.
 	Drops map[Reason]uint64 `json:"drops"`
 }
