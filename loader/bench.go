@@ -139,13 +139,14 @@ type BenchResult struct {
 	// KernelNs is the kernel's own time per run, in whole nanoseconds
 	// (it divides with truncation).
 	KernelNs uint32
-	// Wall is the wall-clock time of the whole system call.
+	// Wall is the wall-clock time of the whole system call, set-up
+	// included.
 	Wall time.Duration
-	// Ns is the time per run: the wall clock divided by Runs, kept within
-	// [KernelNs, KernelNs+1), which is where the kernel's truncated figure
-	// says the true value lies. The wall clock supplies the fraction the
-	// kernel truncates; the kernel's figure bounds it when the wall clock
-	// also counted time the thread spent descheduled.
+	// Ns is the time per run: KernelNs plus half a nanosecond, the middle
+	// of the interval the kernel's truncated figure stands for. The wall
+	// clock cannot refine it: with repeat > 1 the kernel installs the
+	// program in the XDP dispatcher before the runs and removes it after,
+	// which costs tens of milliseconds of RCU grace periods per call.
 	Ns float64
 	// Out is the frame after the last run.
 	Out []byte
@@ -171,15 +172,18 @@ type LiveOptions struct {
 
 // LiveResult is one live-frames BPF_PROG_TEST_RUN.
 type LiveResult struct {
-	// Runs is the number of frames the driver counted.
+	// Runs is the number of frames the driver counted. The kernel
+	// reports no verdict in live-frames mode: what the frames did shows
+	// in the counters of the target and of the receiving end.
 	Runs uint64
-	// Action is the verdict of the last run.
-	Action XDPAction
-	// KernelNs is the kernel's time per frame, whole nanoseconds.
+	// KernelNs is the kernel's time per frame, whole nanoseconds: the
+	// batches, the flushes and the receive work they trigger on this CPU.
 	KernelNs uint32
-	// Wall is the wall-clock time of the whole system call.
+	// Wall is the wall-clock time of the whole system call, set-up
+	// included (see BenchResult.Ns).
 	Wall time.Duration
-	// PPS is frames per second over the wall clock.
+	// PPS is frames per second by the kernel's time: 1e9 / (KernelNs +
+	// 0.5).
 	PPS float64
 }
 
@@ -253,7 +257,7 @@ func (d *BenchDriver) Run(frame []byte, o BenchOptions) (BenchResult, error) {
 		Wall:     r.wall,
 		Out:      out[:attr.DataSizeOut],
 	}
-	res.Ns = refineNs(attr.Duration, r.wall, r.runs)
+	res.Ns = float64(attr.Duration) + 0.5
 	return res, nil
 }
 
@@ -284,10 +288,8 @@ func (d *BenchDriver) RunLive(frame []byte, o LiveOptions) (LiveResult, error) {
 	if err != nil {
 		return LiveResult{}, err
 	}
-	res := LiveResult{Runs: r.runs, Action: XDPAction(attr.Retval), KernelNs: attr.Duration, Wall: r.wall}
-	if r.wall > 0 {
-		res.PPS = float64(r.runs) / r.wall.Seconds()
-	}
+	res := LiveResult{Runs: r.runs, KernelNs: attr.Duration, Wall: r.wall}
+	res.PPS = 1e9 / (float64(attr.Duration) + 0.5)
 	return res, nil
 }
 
@@ -317,7 +319,7 @@ func (d *BenchDriver) run(frame []byte, vary bool, cycle uint32, direct bool, at
 		return runStats{}, err
 	}
 	var wall time.Duration
-	for {
+	for tries := 1; ; tries++ {
 		start := time.Now()
 		err = progTestRun(prog, attr, frame, ctx, out)
 		wall = time.Since(start)
@@ -325,7 +327,12 @@ func (d *BenchDriver) run(frame []byte, vary bool, cycle uint32, direct bool, at
 			break
 		}
 		// Interrupted by a signal: the kernel ran an unknown number of
-		// runs and reported no time. Start again from fresh counters.
+		// runs and reported no time. Start again from fresh counters,
+		// but not forever: a signal arriving faster than a run
+		// completes would never let one finish.
+		if tries == maxInterrupts {
+			return runStats{}, fmt.Errorf("bench run %s: interrupted %d times; use a smaller repeat: %w", d.target, tries, err)
+		}
 		if before, err = d.counters(); err != nil {
 			return runStats{}, err
 		}
@@ -383,6 +390,9 @@ func (d *BenchDriver) program(frame []byte, vary bool, cycle uint32) error {
 	return nil
 }
 
+// maxInterrupts bounds the attempts of a test run that signals interrupt.
+const maxInterrupts = 20
+
 // benchFVary mirrors BENCH_F_VARY.
 const benchFVary = 1
 
@@ -425,25 +435,6 @@ func benchStatName(s benchBenchStat) string {
 		return "sink packets"
 	}
 	return fmt.Sprintf("bench stat %d", uint32(s))
-}
-
-// refineNs returns the time per run from the kernel's truncated figure
-// kernel and the wall clock of the call (see BenchResult.Ns).
-func refineNs(kernel uint32, wall time.Duration, runs uint64) float64 {
-	if runs == 0 {
-		return float64(kernel)
-	}
-	ns := float64(wall.Nanoseconds()) / float64(runs)
-	lo, hi := float64(kernel), float64(kernel)+1
-	switch {
-	case ns < lo:
-		return lo
-	case ns >= hi:
-		// Keep the result inside the kernel's bound, just below the next
-		// whole nanosecond.
-		return hi - 1.0/1024
-	}
-	return ns
 }
 
 // fieldOffsets locates the words bench_vary rewrites.
