@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+
+	"github.com/xdplb/xdplb/loader"
+)
+
+// testRunSection measures nanoseconds per packet with BPF_PROG_TEST_RUN.
+//
+// Every figure is taken behind bench_driver (bpf/bench.bpf.c), because
+// BPF_PROG_TEST_RUN with repeat > 1 gives each run the previous run's output:
+// the balancer's IPIP encapsulation would otherwise time its own output
+// being passed, and a new flow would be a flow-table hit from the second
+// run on. The driver costs something, the same for every target; it is
+// measured by running the driver with an XDP_PASS target on exactly the
+// case's input, and subtracted. After every measured run the balancer's
+// counters must show that each run did the work (tx_dr or tx_tun, flow_new
+// or flow_hit, VIP and backend packets all equal to the run count), or the
+// benchmark fails.
+type testRunSection struct{}
+
+func (testRunSection) Name() string { return "dataplane" }
+
+const testRunMethod = "ns/packet through BPF_PROG_TEST_RUN. Every run of the balancer is preceded by bench_driver, " +
+	"which restores the pristine frame (and for new and est-many rewrites the client address and port) and " +
+	"tail-calls it; the kernel reports whole ns per run (truncated), shown + 0.5. " +
+	"ns/packet: gross, as measured behind the driver; driver: the driver with an XDP_PASS target on the same input; " +
+	"net: gross - driver; standalone: net + a plain XDP_PASS test run, what the program costs as the only program " +
+	"of a test run; x floor: standalone over the floor, a plain test run of the MAC swap, measured next to each " +
+	"case. Figures are medians over %d rounds of %d runs each; spread is (max-min)/median of gross. " +
+	"new: SYN of a never-seen flow with the flow table full, so every insert evicts; est: ACK of one flow; " +
+	"est-many: ACKs cycling through %d established flows; pass: ACK to an address that is no VIP. " +
+	"After every measured run the balancer's reason, event, VIP and backend counters must equal the run count."
+
+// roundSamples collects one figure per round.
+type roundSamples struct {
+	gross, net, driver, standalone, ratio []float64
+	checked                               []string
+}
+
+// add records one round of a figure measured behind the driver (driver >
+// 0) or directly, given that round's plain XDP_PASS run p0 and floor.
+func (s *roundSamples) add(gross, driver, p0, floor float64) {
+	s.gross = append(s.gross, gross)
+	alone := gross
+	if driver > 0 {
+		net := gross - driver
+		alone = net + p0
+		s.net = append(s.net, net)
+		s.driver = append(s.driver, driver)
+	}
+	s.standalone = append(s.standalone, alone)
+	s.ratio = append(s.ratio, alone/floor)
+}
+
+// refNames are the reference figures, in report order.
+var refNames = []string{
+	"ref/mac_swap (floor)", "ref/xdp_drop", "ref/xdp_pass",
+	"ref/mac_swap+driver", "ref/xdp_drop+driver", "ref/xdp_pass+driver",
+}
+
+func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (SectionReport, error) {
+	rep := SectionReport{
+		Name:   "dataplane",
+		Method: fmt.Sprintf(testRunMethod, cfg.Rounds, cfg.Repeat, cfg.Flows),
+		Columns: []Column{
+			{Key: "driver_ns", Header: "driver"},
+			{Key: "net_ns", Header: "net"},
+			{Key: "standalone_ns", Header: "standalone"},
+		},
+	}
+	f, err := newFixture(ownMAC)
+	if err != nil {
+		return rep, err
+	}
+	defer f.Close()
+
+	target, err := loader.NewBenchDriver(loader.BenchBalancer(f.b))
+	if err != nil {
+		return rep, err
+	}
+	defer target.Close()
+	refs := map[loader.BenchRef]*loader.BenchDriver{}
+	for _, r := range []loader.BenchRef{loader.BenchRefPass, loader.BenchRefDrop, loader.BenchRefMACSwap} {
+		d, err := loader.NewBenchDriver(loader.BenchReference(r))
+		if err != nil {
+			return rep, err
+		}
+		defer d.Close()
+		refs[r] = d
+	}
+	pass, drop, swap := refs[loader.BenchRefPass], refs[loader.BenchRefDrop], refs[loader.BenchRefMACSwap]
+
+	if err := fillFlows(f, target); err != nil {
+		return rep, err
+	}
+	cases := f.cases(cfg)
+	plain := ackFrame(ownMAC, netip.AddrPortFrom(passClient, 40000), nonVIP)
+	swapped := bytes.Clone(plain)
+	copy(swapped[0:6], plain[6:12])
+	copy(swapped[6:12], plain[0:6])
+
+	// ns runs d on frame and checks the last run's verdict (and, when
+	// wantOut is set, its output) before returning the time per run.
+	ns := func(d *loader.BenchDriver, frame []byte, o loader.BenchOptions, want loader.XDPAction, wantOut []byte) (float64, error) {
+		o.Repeat = cfg.Repeat
+		res, err := d.Run(frame, o)
+		if err != nil {
+			return 0, err
+		}
+		if res.Action != want {
+			return 0, fmt.Errorf("%s: last run returned %v, want %v", d.Target(), res.Action, want)
+		}
+		if wantOut != nil && !bytes.Equal(wantOut, res.Out) {
+			return 0, fmt.Errorf("%s: frame after the last run is % x, want % x", d.Target(), res.Out, wantOut)
+		}
+		return res.Ns, nil
+	}
+	// floorPair measures a plain XDP_PASS run and the MAC-swap floor,
+	// both without the driver: the two figures every ratio needs.
+	floorPair := func() (p0, floor float64, err error) {
+		if p0, err = ns(pass, plain, loader.BenchOptions{Direct: true}, loader.XDPPass, nil); err != nil {
+			return 0, 0, err
+		}
+		// Swapping twice is the identity: an even repeat ends on the
+		// input, an odd one on the swapped frame.
+		want := plain
+		if cfg.Repeat%2 == 1 {
+			want = swapped
+		}
+		if floor, err = ns(swap, plain, loader.BenchOptions{Direct: true}, loader.XDPTx, want); err != nil {
+			return 0, 0, err
+		}
+		return p0, floor, nil
+	}
+
+	refSamples := make([]roundSamples, len(refNames))
+	caseSamples := make([]roundSamples, len(cases))
+	// Round 0 warms caches and the flow table and is discarded.
+	for round := 0; round <= cfg.Rounds; round++ {
+		keep := round > 0
+		log.Info("dataplane round", "round", round, "of", cfg.Rounds, "warmup", !keep)
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+
+		p0, floor, err := floorPair()
+		if err != nil {
+			return rep, err
+		}
+		drv, err := ns(pass, plain, loader.BenchOptions{}, loader.XDPPass, plain)
+		if err != nil {
+			return rep, err
+		}
+		swapDrv, err := ns(swap, plain, loader.BenchOptions{}, loader.XDPTx, swapped)
+		if err != nil {
+			return rep, err
+		}
+		dropDrv, err := ns(drop, plain, loader.BenchOptions{}, loader.XDPDrop, plain)
+		if err != nil {
+			return rep, err
+		}
+		dropDirect, err := ns(drop, plain, loader.BenchOptions{Direct: true}, loader.XDPDrop, plain)
+		if err != nil {
+			return rep, err
+		}
+		if keep {
+			refSamples[0].add(floor, 0, p0, floor)
+			refSamples[1].add(dropDirect, 0, p0, floor)
+			refSamples[2].add(p0, 0, p0, floor)
+			refSamples[3].add(swapDrv, drv, p0, floor)
+			refSamples[4].add(dropDrv, drv, p0, floor)
+			refSamples[5].add(drv, drv, p0, floor)
+		}
+
+		for i, c := range cases {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			// Each case is measured next to its own driver cost and
+			// floor, so that a change of load on this shared machine
+			// between cases does not skew its ratio.
+			p0, floor, err := floorPair()
+			if err != nil {
+				return rep, err
+			}
+			o := loader.BenchOptions{Vary: c.vary, Cycle: c.cycle}
+			d, err := ns(pass, c.frame, o, loader.XDPPass, nil)
+			if err != nil {
+				return rep, fmt.Errorf("%s driver cost: %w", c.name, err)
+			}
+			if err := warm(f, target, c); err != nil {
+				return rep, err
+			}
+			before, err := f.b.Stats()
+			if err != nil {
+				return rep, err
+			}
+			want := loader.XDPTx
+			if c.kind == kindPass {
+				want = loader.XDPPass
+			}
+			gross, err := ns(target, c.frame, o, want, nil)
+			if err != nil {
+				return rep, fmt.Errorf("%s: %w", c.name, err)
+			}
+			after, err := f.b.Stats()
+			if err != nil {
+				return rep, err
+			}
+			checked, err := f.check(before, after, c.expect(uint64(cfg.Repeat)), uint64(cfg.Repeat))
+			if err != nil {
+				return rep, fmt.Errorf("%s: %w", c.name, err)
+			}
+			if keep {
+				caseSamples[i].add(gross, d, p0, floor)
+				caseSamples[i].checked = checked
+			}
+		}
+	}
+
+	for i, name := range refNames {
+		rep.Results = append(rep.Results, summarise(name, &refSamples[i], 0))
+	}
+	for i, c := range cases {
+		rep.Results = append(rep.Results, summarise(c.name, &caseSamples[i], c.kind.targetRatio()))
+	}
+	return rep, nil
+}
+
+// summarise turns a figure's rounds into a Result; target > 0 adds the
+// bound on the ratio to the floor.
+func summarise(name string, s *roundSamples, target float64) Result {
+	r := newResult(name, "ns/packet", s.gross)
+	r.Metrics = map[string]float64{}
+	put := func(k string, xs []float64) {
+		if len(xs) > 0 {
+			r.Metrics[k] = median(xs)
+		}
+	}
+	put("net_ns", s.net)
+	put("driver_ns", s.driver)
+	put("standalone_ns", s.standalone)
+	if len(s.net) > 0 {
+		put("net_min_ns", []float64{slices.Min(s.net)})
+		put("net_max_ns", []float64{slices.Max(s.net)})
+	}
+	if len(s.ratio) > 0 {
+		ratio := median(s.ratio)
+		r.RatioToFloor = &ratio
+		if target > 0 {
+			r.Target = &Target{MaxRatio: target, Met: ratio <= target}
+		}
+	}
+	r.Checked = slices.Clone(s.checked)
+	slices.Sort(r.Checked)
+	return r
+}
+
+// fillFlows fills the flow table with flows of their own before anything
+// is measured, so the new-flow cases measure the steady state of a busy
+// director: every insert evicts the least recently used entry.
+func fillFlows(f *fixture, d *loader.BenchDriver) error {
+	vip := f.vips[cell{loader.ForwardDR, 1}]
+	frame := synFrame(f.ifMAC, netip.AddrPortFrom(fillClient, 1024), netip.AddrPortFrom(vip.VIP.Addr, vip.VIP.Port))
+	n := f.b.Options().MaxFlows
+	before, err := f.b.Stats()
+	if err != nil {
+		return err
+	}
+	if _, err := d.Run(frame, loader.BenchOptions{Repeat: n, Vary: true}); err != nil {
+		return fmt.Errorf("fill the flow table: %w", err)
+	}
+	after, err := f.b.Stats()
+	if err != nil {
+		return err
+	}
+	if got := after.Events[loader.EventFlowNew] - before.Events[loader.EventFlowNew]; got != uint64(n) {
+		return fmt.Errorf("fill the flow table: %d flows created, want %d: %w", got, n, errCounters)
+	}
+	return nil
+}
+
+// warm prepares the flow table for case c: its established flows must be
+// in it when the measured run starts.
+func warm(f *fixture, d *loader.BenchDriver, c benchCase) error {
+	n := uint32(0)
+	switch c.kind {
+	case kindEst:
+		n = 1
+	case kindEstMany:
+		n = c.cycle
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := d.Run(c.frame, loader.BenchOptions{Repeat: n, Vary: c.vary, Cycle: c.cycle}); err != nil {
+		return fmt.Errorf("%s: establish flows: %w", c.name, err)
+	}
+	return nil
+}
