@@ -31,14 +31,14 @@ const testMTU = 1500
 
 // lbEnv is a freshly loaded balancer with small maps.
 type lbEnv struct {
-	t    *testing.T
+	t    testing.TB
 	b    *loader.Balancer
 	opts loader.Options
 }
 
 // newLB loads the balancer with ringSize slots per ring and the test
 // config (tun source, director MAC, MTU 1500, TTL default).
-func newLB(t *testing.T, ringSize uint32) *lbEnv {
+func newLB(t testing.TB, ringSize uint32) *lbEnv {
 	t.Helper()
 	testenv.Privileged(t)
 	opts := loader.DefaultOptions()
@@ -175,7 +175,7 @@ const (
 //	198.18.1.102:443/tcp tun  backend 7
 //	198.18.1.103:80/tcp  dr   backends 8..11, source persistence /24
 //	198.18.1.104:80/tcp  dr   no backend, no ring
-func newStandard(t *testing.T) *standard {
+func newStandard(t testing.TB) *standard {
 	t.Helper()
 	s := &standard{lbEnv: newLB(t, 13)}
 	s.dr = s.addVIP("198.18.1.100:80/tcp", loader.VIPConfig{})
