@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -155,31 +153,4 @@ func formatBytes(n uint64) string {
 		return fmt.Sprintf("%.1f KiB (%d bytes)", float64(n)/(1<<10), n)
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-func newDetachCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "detach IFACE",
-		Short: "Detach the balancer and remove its pins",
-		Long: `Detach the balancer from IFACE and remove everything pinned under
---pin-root/IFACE: the link, the maps with every VIP, backend and flow, and
-the directory. Forwarding stops at once. The decap program, if attached,
-is separate: 'xdplb decap detach IFACE'.`,
-		Example: `  xdplb detach eth0`,
-		Args:    exactArgs("IFACE"),
-		RunE: func(c *cobra.Command, args []string) error {
-			iface := args[0]
-			if err := a.requirePrivileges(); err != nil {
-				return err
-			}
-			if err := loader.Detach(iface, a.pinRoot); err != nil {
-				if errors.Is(err, loader.ErrNotAttached) {
-					return fmt.Errorf("nothing to detach: %w", err)
-				}
-				return a.explain(err, iface)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "detached %s; removed %s\n", iface, filepath.Join(a.pinRoot, iface))
-			return nil
-		},
-	}
 }
