@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -246,5 +247,35 @@ func TestExitCodes(t *testing.T) {
 	}
 	if want, got := 2, exitCode(usageErrorf("bad")); want != got {
 		t.Errorf("exitCode(usage) = %d, want %d", got, want)
+	}
+}
+
+func TestWithRates(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	prev := statsJSON{
+		Time:     t0,
+		Reasons:  map[string]uint64{"tx_dr": 100},
+		Events:   map[string]uint64{"flow_new": 10},
+		VIPs:     []vipStatsJSON{{VIP: "198.18.1.100:80/tcp", Packets: 100, Bytes: 6000}},
+		Backends: []backendStatsJSON{{ID: 1, Address: "198.18.0.21", Packets: 60}, {ID: 2, Address: "198.18.0.22", Packets: 40}},
+	}
+	cur := statsJSON{
+		Time:    t0.Add(2 * time.Second),
+		Reasons: map[string]uint64{"tx_dr": 300},
+		Events:  map[string]uint64{"flow_new": 10},
+		VIPs:    []vipStatsJSON{{VIP: "198.18.1.100:80/tcp", Packets: 300, Bytes: 18000}},
+		// Slot 2 was freed and reused by another backend: its counter
+		// restarted and counts from zero.
+		Backends: []backendStatsJSON{{ID: 1, Address: "198.18.0.21", Packets: 160}, {ID: 2, Address: "198.18.0.23", Packets: 20}},
+	}
+	withRates(&cur, prev)
+	if cur.IntervalSeconds != 2 || cur.ReasonRates["tx_dr"] != 100 || cur.EventRates["flow_new"] != 0 {
+		t.Errorf("interval %v, tx_dr %v/s, flow_new %v/s; want 2s, 100/s, 0/s", cur.IntervalSeconds, cur.ReasonRates["tx_dr"], cur.EventRates["flow_new"])
+	}
+	if v := cur.VIPs[0]; *v.PacketsPerSecond != 100 || *v.BytesPerSecond != 6000 {
+		t.Errorf("VIP rates %v pkt/s %v B/s, want 100 and 6000", *v.PacketsPerSecond, *v.BytesPerSecond)
+	}
+	if b := cur.Backends; *b[0].PacketsPerSecond != 50 || *b[1].PacketsPerSecond != 10 {
+		t.Errorf("backend rates %v and %v pkt/s, want 50 and 10", *b[0].PacketsPerSecond, *b[1].PacketsPerSecond)
 	}
 }

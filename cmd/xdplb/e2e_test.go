@@ -244,6 +244,35 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Next hops the CLI refuses, saying why.
+	dir.AddRoute(netip.MustParsePrefix("198.18.5.0/24"), netip.MustParseAddr("198.18.0.21"))
+	_, errOut, err = x.run("backend", "add", vip, "198.18.5.7")
+	if err == nil || !strings.Contains(errOut, "DR forwarding needs every backend on the link") {
+		t.Errorf("DR backend behind a gateway: %v, %q", err, errOut)
+	}
+	_, errOut, err = x.run("backend", "add", vip, "198.18.0.99", "--arp-timeout", "300ms")
+	if err == nil || !strings.Contains(errOut, "no ARP reply from 198.18.0.99 on "+dl+" within 300ms; is the backend up and on this network?") {
+		t.Errorf("silent backend: %v, %q", err, errOut)
+	}
+
+	// A failover VIP keeps its scheduler across commands: the second
+	// backend, with the higher weight, takes every slot.
+	const fo = "198.18.1.101/udp"
+	x.ok("vip", "add", fo, "--forwarding", "tun", "--scheduler", "failover")
+	x.ok("backend", "add", fo, "198.18.0.21")
+	x.ok("backend", "add", fo, "198.18.5.7", "--weight", "5") // TUN: the gateway's MAC
+	x.json(&list, "vip", "list")
+	if len(list.VIPs) != 2 || list.VIPs[1].VIP != fo || list.VIPs[1].Scheduler != "failover" {
+		t.Fatalf("vip list after adding %s: %+v", fo, list.VIPs)
+	}
+	for _, b := range list.VIPs[1].Backends {
+		want := map[string]uint32{"198.18.0.21": 0, "198.18.5.7": 1021}[b.Address]
+		if b.Slots != want || b.MAC != clientMAC.String() {
+			t.Errorf("failover backend %+v: want %d slots and next hop %v", b, want, clientMAC)
+		}
+	}
+	x.ok("vip", "del", fo)
+
 	// backend del, vip del
 	x.ok("backend", "del", vip, "198.18.0.21")
 	x.json(&dump, "maps", "dump", "backends")
