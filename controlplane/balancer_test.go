@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -175,5 +176,47 @@ func TestProgrammerDrivesRealBalancer(t *testing.T) {
 	}
 	if all, err := p.Services(); err != nil || len(all) != 0 {
 		t.Errorf("Services after Delete = %v, %v; want none", all, err)
+	}
+}
+
+// BenchmarkApply measures what a health change costs on a real balancer
+// with the default 65537-slot table: re-applying an unchanged service
+// (reads the table back to compare) and moving one backend's weight
+// (rebuilds and swaps the table).
+func BenchmarkApply(b *testing.B) {
+	testenv.Privileged(b)
+	for _, n := range []int{10, 100, 1000} {
+		lb, err := loader.Load(loader.DefaultOptions())
+		if err != nil {
+			b.Fatalf("Load: %+v", err)
+		}
+		p := NewProgrammer(lb, nil)
+		s := Service{VIP: loader.VIP{Addr: netip.MustParseAddr("198.18.1.100"), Port: 80, Proto: loader.TCP},
+			Config: loader.VIPConfig{Forwarding: loader.ForwardDR}}
+		for i := range n {
+			s.Backends = append(s.Backends, Backend{
+				Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), Weight: 1,
+				MAC: net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}, State: loader.StateActive,
+			})
+		}
+		if _, err := p.Apply(s); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("unchanged/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := p.Apply(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("weight/%d", n), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				s.Backends[0].Weight = uint32(1 + i%2)
+				if _, err := p.Apply(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		lb.Close()
 	}
 }
