@@ -1,13 +1,3 @@
-// Command bench measures xdplb: the XDP data plane through
-// BPF_PROG_TEST_RUN (ns/packet) and through live frames out of a veth
-// (packets per second), with more sections to come (Maglev build times,
-// control-plane figures, VRRP failover). Every section returns the same
-// Result type; the report prints as tables, or as JSON with --json.
-//
-//	go run ./bench [--json] [--sections dataplane,live] [--cases GLOB,...] [--repeat N] [--rounds N]
-//
-// It needs root (CAP_BPF, CAP_NET_ADMIN). The live section creates two
-// network namespaces joined by a veth pair and removes them when done.
 package main
 
 import (

@@ -36,11 +36,14 @@ const testRunMethod = "ns/packet through BPF_PROG_TEST_RUN. Every run of the bal
 	"case. Figures are medians over %d rounds of %d runs each; spread is (max-min)/median of gross. " +
 	"new: SYN of a never-seen flow with the flow table full, so every insert evicts; est: ACK of one flow; " +
 	"est-many: ACKs cycling through %d established flows; pass: ACK to an address that is no VIP. " +
-	"After every measured run the balancer's reason, event, VIP and backend counters must equal the run count."
+	"After every measured run the balancer's reason, event, VIP and backend counters must equal the run count. " +
+	"xcheck: two inputs the balancer treats alike on every run even without the driver (DR established, non-VIP), " +
+	"timed by a plain test run; via driver is the driver method's standalone figure for them, which must agree."
 
 // roundSamples collects one figure per round.
 type roundSamples struct {
 	gross, net, driver, standalone, ratio []float64
+	viaDriver                             []float64 // cross-checks: the driver method's standalone
 	checked                               []string
 }
 
@@ -73,6 +76,7 @@ func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (Se
 			{Key: "driver_ns", Header: "driver"},
 			{Key: "net_ns", Header: "net"},
 			{Key: "standalone_ns", Header: "standalone"},
+			{Key: "driver_method_ns", Header: "via driver"},
 		},
 	}
 	f, err := newFixture(ownMAC)
@@ -140,6 +144,18 @@ func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (Se
 		return p0, floor, nil
 	}
 
+	// Cross-checks of the driver method: for these two inputs every run
+	// of the balancer does the same work without a driver (DR rewrites
+	// the MACs to the same values and keeps the flow; a non-VIP frame is
+	// not touched), so a plain test run measures them correctly, and the
+	// driver method's standalone figure must agree with it.
+	var xchecks []benchCase
+	for _, c := range f.cases(Config{Flows: cfg.Flows}) {
+		if c.name == "dr/1/est" || c.name == "dr/1/pass" {
+			xchecks = append(xchecks, c)
+		}
+	}
+	xSamples := make([]roundSamples, len(xchecks))
 	refSamples := make([]roundSamples, len(refNames))
 	caseSamples := make([]roundSamples, len(cases))
 	// Round 0 warms caches and the flow table and is discarded.
@@ -177,6 +193,44 @@ func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (Se
 			refSamples[3].add(swapDrv, drv, p0, floor)
 			refSamples[4].add(dropDrv, drv, p0, floor)
 			refSamples[5].add(drv, drv, p0, floor)
+		}
+		for j, c := range xchecks {
+			want := loader.XDPTx
+			if c.kind == kindPass {
+				want = loader.XDPPass
+			}
+			if err := warm(f, target, c); err != nil {
+				return rep, err
+			}
+			before, err := f.b.Stats()
+			if err != nil {
+				return rep, err
+			}
+			direct, err := ns(target, c.frame, loader.BenchOptions{Direct: true}, want, nil)
+			if err != nil {
+				return rep, fmt.Errorf("cross-check %s: %w", c.name, err)
+			}
+			after, err := f.b.Stats()
+			if err != nil {
+				return rep, err
+			}
+			checked, err := f.check(before, after, c.expect(uint64(cfg.Repeat)), uint64(cfg.Repeat))
+			if err != nil {
+				return rep, fmt.Errorf("cross-check %s without the driver: %w", c.name, err)
+			}
+			gross, err := ns(target, c.frame, loader.BenchOptions{}, want, nil)
+			if err != nil {
+				return rep, fmt.Errorf("cross-check %s: %w", c.name, err)
+			}
+			d, err := ns(pass, c.frame, loader.BenchOptions{}, loader.XDPPass, nil)
+			if err != nil {
+				return rep, fmt.Errorf("cross-check %s: %w", c.name, err)
+			}
+			if keep {
+				xSamples[j].add(direct, 0, p0, floor)
+				xSamples[j].viaDriver = append(xSamples[j].viaDriver, gross-d+p0)
+				xSamples[j].checked = checked
+			}
 		}
 
 		for i, c := range cases {
@@ -228,6 +282,9 @@ func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (Se
 	for i, name := range refNames {
 		rep.Results = append(rep.Results, summarise(name, &refSamples[i], 0))
 	}
+	for j, c := range xchecks {
+		rep.Results = append(rep.Results, summarise("xcheck/"+c.name+" without driver", &xSamples[j], 0))
+	}
 	for i, c := range cases {
 		rep.Results = append(rep.Results, summarise(c.name, &caseSamples[i], c.kind.targetRatio()))
 	}
@@ -247,6 +304,7 @@ func summarise(name string, s *roundSamples, target float64) Result {
 	put("net_ns", s.net)
 	put("driver_ns", s.driver)
 	put("standalone_ns", s.standalone)
+	put("driver_method_ns", s.viaDriver)
 	if len(s.net) > 0 {
 		put("net_min_ns", []float64{slices.Min(s.net)})
 		put("net_max_ns", []float64{slices.Max(s.net)})
