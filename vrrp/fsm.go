@@ -398,6 +398,7 @@ func (m *Machine) setFault(now time.Time, fault bool, acts []Action) []Action {
 
 func (m *Machine) becomeMaster(now time.Time, acts []Action, cause Cause) []Action {
 	acts = append(acts, SendAdvert{Priority: m.prio})
+	m.masterAdverInt = m.p.Interval // a master advertises at its own interval
 	m.adverTimer = now.Add(m.p.Interval)
 	m.masterDown = time.Time{}
 	m.preemptAt = time.Time{}

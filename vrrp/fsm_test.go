@@ -384,3 +384,24 @@ func TestStep(t *testing.T) {
 		})
 	}
 }
+
+// A v3 backup learns the master's interval; once master itself it
+// advertises, and reports, its own.
+func TestMasterUsesItsOwnInterval(t *testing.T) {
+	m := NewMachine(Params{Version: V3, Priority: 100, Interval: 100 * time.Millisecond, Addr: addrA})
+	m, _ = m.Step(t0, Startup{})
+	m, _ = m.Step(t0, Advert{Priority: 150, Interval: time.Second, Source: addrB})
+	if want, got := time.Second, m.MasterAdverInterval(); want != got {
+		t.Fatalf("learned interval: want %v, got %v", want, got)
+	}
+	m, _ = m.Step(at(10*time.Second), Tick{})
+	if want, got := Master, m.State(); want != got {
+		t.Fatalf("state: want %v, got %v", want, got)
+	}
+	if want, got := 100*time.Millisecond, m.MasterAdverInterval(); want != got {
+		t.Fatalf("master interval: want %v, got %v", want, got)
+	}
+	if want, got := at(10*time.Second+100*time.Millisecond), m.Deadline(); !want.Equal(got) {
+		t.Fatalf("next advert: want %v, got %v", want.Sub(t0), got.Sub(t0))
+	}
+}

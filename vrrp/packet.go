@@ -72,7 +72,7 @@ type Advertisement struct {
 	Reserved uint8
 	// AuthType and AuthData exist only in VRRPv2.
 	AuthType AuthType
-	AuthData [authDataLen]byte
+	AuthData [8]byte
 	// Addresses are the virtual IPv4 addresses, in packet order.
 	Addresses []netip.Addr
 	// Checksum is the value the packet carried; Marshal computes its own.
@@ -119,8 +119,8 @@ func IntervalField(v Version, d time.Duration) (uint16, error) {
 // Password returns the VRRPv2 authentication data for a simple password:
 // its bytes, zero padded to eight, as keepalived sends for auth_type PASS.
 // Longer passwords are rejected rather than silently truncated.
-func Password(pw string) ([authDataLen]byte, error) {
-	var d [authDataLen]byte
+func Password(pw string) ([8]byte, error) {
+	var d [8]byte
 	if len(pw) == 0 || len(pw) > PasswordLen {
 		return d, fmt.Errorf("vrrp password: %d bytes, must be 1 to %d", len(pw), PasswordLen)
 	}
