@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xdplb/xdplb/controlplane"
 	"github.com/xdplb/xdplb/loader"
 )
 
@@ -24,6 +25,10 @@ is separate: 'xdplb decap detach IFACE'.`,
 			iface := args[0]
 			if err := a.requirePrivileges(); err != nil {
 				return err
+			}
+			// Wait for a command editing the maps to finish first.
+			if unlock, err := controlplane.Lock(c.Context(), filepath.Join(a.pinRoot, iface)); err == nil {
+				defer unlock()
 			}
 			if err := loader.Detach(iface, a.pinRoot); err != nil {
 				if errors.Is(err, loader.ErrNotAttached) {

@@ -130,13 +130,13 @@ func (a *app) open(ctx context.Context, write bool) (*session, error) {
 	}
 	dir := filepath.Join(a.pinRoot, iface)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil, a.notAttached(iface, err)
+		return nil, a.notAttached(iface)
 	}
 	s := &session{iface: iface}
 	if write {
 		unlock, err := controlplane.Lock(ctx, dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, a.notAttached(iface, err)
+			return nil, a.notAttached(iface)
 		}
 		if err != nil {
 			return nil, err
@@ -155,7 +155,7 @@ func (a *app) open(ctx context.Context, write bool) (*session, error) {
 	return s, nil
 }
 
-func (a *app) notAttached(iface string, err error) error {
+func (a *app) notAttached(iface string) error {
 	hint := fmt.Sprintf("run 'xdplb attach %s' first", iface)
 	if ifaces, _ := a.attachedIfaces(); len(ifaces) > 0 {
 		hint += fmt.Sprintf(", or choose an attached interface with --iface (%s)", strings.Join(ifaces, ", "))
@@ -171,7 +171,7 @@ func (a *app) explain(err error, iface string) error {
 	case errors.Is(err, loader.ErrNotRoot), errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w: %w", errNeedRoot, err)
 	case errors.Is(err, loader.ErrNotAttached):
-		return a.notAttached(iface, err)
+		return a.notAttached(iface)
 	}
 	return err
 }
