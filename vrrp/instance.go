@@ -158,7 +158,7 @@ func (i *instance) validate(now time.Time, p Packet, a *Advertisement, lim *limi
 		return fmt.Errorf("%w: got %d, instance runs %d", ReasonVersion, a.Version, i.cfg.Version)
 	}
 	if err := VerifyChecksum(p.Payload, p.Src, p.Dst); err != nil {
-		// keepalived before 1.3.6 summed VRRPv3 unicast over 224.0.0.18;
+		// Older keepalived releases summed VRRPv3 unicast over 224.0.0.18;
 		// accept it and answer in kind, as current keepalived does.
 		if a.Version != V3 || !i.unicast || p.Dst.IsMulticast() || VerifyChecksum(p.Payload, p.Src, Group()) != nil {
 			return err

@@ -81,13 +81,14 @@ type InstanceConfig struct {
 	// (keepalived's check_unicast_src).
 	CheckPeers bool
 	// AnyUnicastTTL accepts unicast advertisements whatever their TTL, for
-	// peers behind a router; keepalived never checks the TTL of unicast
-	// advertisements. Multicast ones must always have TTL 255.
+	// peers behind a router, as keepalived does unless a peer has min_ttl
+	// or max_ttl set. Multicast ones must always have TTL 255.
 	AnyUnicastTTL bool
 	// OldUnicastChecksum computes the VRRPv3 unicast checksum over the
-	// multicast group instead of the peer address, as keepalived before
-	// 1.3.6 (keepalived's old_unicast_checksum). A router also switches to
-	// it by itself when it receives such a checksum, as keepalived does.
+	// multicast group instead of the peer address, as older keepalived
+	// releases did (keepalived's old_unicast_checksum). A router also
+	// switches to it by itself when it receives such a checksum, as current
+	// keepalived does.
 	OldUnicastChecksum bool
 	Transport          Transport
 	Announcer          Announcer

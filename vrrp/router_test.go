@@ -318,7 +318,7 @@ func checksumDst(c InstanceConfig, dst netip.Addr) netip.Addr {
 	return dst
 }
 
-// A VRRPv3 unicast peer running keepalived before 1.3.6 sums over
+// A VRRPv3 unicast peer running an older keepalived sums over
 // 224.0.0.18: accept it and answer in kind.
 func TestRouterOldUnicastChecksumDetected(t *testing.T) {
 	tr := newFakeTransport()
