@@ -60,6 +60,10 @@ enum lb_event {
 /* Forwarding method of a VIP (lb_vip_meta.flags). */
 #define LB_VIP_F_TUN (1U << 0)     /* IPIP encapsulation; otherwise DR */
 #define LB_VIP_F_PERSIST (1U << 1) /* hash only the masked client address */
+/* Recorded for the control plane, ignored by the program: the VIP's ring
+ * was built by the failover scheduler (every slot names one backend), which
+ * the ring alone cannot tell from Maglev when one backend is active. */
+#define LB_VIP_F_FAILOVER (1U << 2)
 
 /* Backend states (lb_backend.state). Zero is an unused slot. */
 enum lb_backend_state {

@@ -8,18 +8,6 @@ import (
 	"github.com/xdplb/xdplb/loader"
 )
 
-// failoverMark is the persist_prefix value that records the failover
-// scheduler in the vips map. The program reads persist_prefix only when
-// the persist flag is set, so on a VIP without it the byte is free; the
-// control plane writes 0 there for maglev and failoverMark for failover,
-// and so recovers the scheduler from the maps alone (the ring cannot tell:
-// with one active backend, maglev and failover tables are the same). The
-// loader accepts only prefix lengths (0..32), so the mark is one of them,
-// the one no operator writes by accident. This is the one place that knows
-// the encoding; a control-plane-only flag bit in lb_vip_meta would replace
-// it.
-const failoverMark = 1
-
 // encodeConfig returns the VIPConfig that stores s's forwarding, scheduler
 // and persistence in the vips map.
 func encodeConfig(s Service) loader.VIPConfig {
@@ -29,7 +17,7 @@ func encodeConfig(s Service) loader.VIPConfig {
 		c.Persist = true
 		c.PersistPrefix = s.Config.PersistPrefix
 	case SchedulerFailover:
-		c.PersistPrefix = failoverMark
+		c.Failover = true
 	}
 	return c
 }
@@ -42,7 +30,7 @@ func decodeConfig(c loader.VIPConfig) (loader.VIPConfig, Scheduler) {
 		out.Persist = true
 		out.PersistPrefix = c.PersistPrefix
 		return out, SchedulerSourceHash
-	case c.PersistPrefix == failoverMark:
+	case c.Failover:
 		return out, SchedulerFailover
 	}
 	return out, SchedulerMaglev

@@ -82,8 +82,9 @@ func vipFromKey(k lbLbVipKey) VIP {
 
 // Flags of lb_vip_meta, from lb_types.h (#defines are not in BTF).
 const (
-	vipFlagTUN     = 1 << 0
-	vipFlagPersist = 1 << 1
+	vipFlagTUN      = 1 << 0
+	vipFlagPersist  = 1 << 1
+	vipFlagFailover = 1 << 2
 )
 
 func vipMeta(c VIPConfig, index uint32) lbLbVipMeta {
@@ -94,11 +95,19 @@ func vipMeta(c VIPConfig, index uint32) lbLbVipMeta {
 	if c.Persist {
 		m.Flags |= vipFlagPersist
 	}
+	if c.Failover {
+		m.Flags |= vipFlagFailover
+	}
 	return m
 }
 
 func vipConfigFromMeta(m lbLbVipMeta) VIPConfig {
-	c := VIPConfig{Forwarding: ForwardDR, Persist: m.Flags&vipFlagPersist != 0, PersistPrefix: m.PersistPrefix}
+	c := VIPConfig{
+		Forwarding:    ForwardDR,
+		Persist:       m.Flags&vipFlagPersist != 0,
+		PersistPrefix: m.PersistPrefix,
+		Failover:      m.Flags&vipFlagFailover != 0,
+	}
 	if m.Flags&vipFlagTUN != 0 {
 		c.Forwarding = ForwardTUN
 	}

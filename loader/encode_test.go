@@ -101,6 +101,8 @@ func TestVIPMetaFlags(t *testing.T) {
 		{VIPConfig{Forwarding: ForwardTUN}, 1},
 		{VIPConfig{Forwarding: ForwardDR, Persist: true, PersistPrefix: 24}, 2},
 		{VIPConfig{Forwarding: ForwardTUN, Persist: true, PersistPrefix: 32}, 3},
+		{VIPConfig{Forwarding: ForwardDR, Failover: true}, 4},
+		{VIPConfig{Forwarding: ForwardTUN, Failover: true}, 5},
 	}
 	for _, tt := range tests {
 		m := vipMeta(tt.c, 9)

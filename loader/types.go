@@ -120,6 +120,11 @@ type VIPConfig struct {
 	// every connection from that prefix reaches the same backend.
 	Persist       bool
 	PersistPrefix uint8 // 0..32 for IPv4
+	// Failover records that the control plane built the VIP's ring with
+	// the failover scheduler (every slot names the one chosen backend).
+	// The program ignores it; it lets the scheduler be read back from the
+	// maps, since with one active backend the ring looks the same.
+	Failover bool
 }
 
 // VIPEntry is a configured VIP with its slot in the rings and vip_stats
