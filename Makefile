@@ -33,6 +33,7 @@ build:
 
 ## test: every test, privileged ones included when run as root
 test: build
+	./.ci/deps.sh --warn-only
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 

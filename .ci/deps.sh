@@ -40,6 +40,9 @@ fi
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "deps: missing ${missing[*]}; run 'sudo make deps'" >&2
+	# From `make test` as a normal user: go on, the tests that need these
+	# tools skip (or fail under XDPLB_REQUIRE_PRIVILEGED=1).
+	[[ ${1:-} == --warn-only ]] && exit 0
 	exit 1
 fi
 
