@@ -87,6 +87,7 @@ version.`,
 		newStatsCmd(a),
 		newDecapCmd(a),
 		newVersionCmd(a),
+		newLabCmd(a),
 	)
 	return root
 }

@@ -44,9 +44,8 @@ type Host struct {
 	// Role names the host within its Net: the namespace is Prefix+Role and
 	// the switch-side port is Role.
 	Role string
-	// Link is the host's end of the veth pair (HostLink), MAC its address.
-	Link string
-	MAC  net.HardwareAddr
+	// MAC is the address of the host's end of the veth pair, HostLink.
+	MAC net.HardwareAddr
 	// Port is the switch-side end of the pair, in the switch namespace.
 	Port string
 }
@@ -86,7 +85,7 @@ func (n *Net) Host(role string, addrs ...netip.Prefix) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{NS: ns, Role: role, Link: HostLink, Port: role}
+	h := &Host{NS: ns, Role: role, Port: role}
 	n.hosts = append(n.hosts, h)
 	if err := quiet(ns); err != nil {
 		return nil, err

@@ -1,0 +1,253 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xdplb/xdplb/controlplane"
+	"github.com/xdplb/xdplb/controlplane/lab/labnet"
+	"github.com/xdplb/xdplb/loader"
+)
+
+// pollEvery is how often the lab looks at what it waits for.
+const pollEvery = 10 * time.Millisecond
+
+// WaitReady waits until the lab does its job: every backend answers its
+// health endpoint, one director holds the VIPs, and every service has been
+// answered by every backend. It fails early, with the end of its log,
+// when a daemon exits.
+func (l *Lab) WaitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := l.HTTPClient(false, time.Second)
+	defer c.CloseIdleConnections()
+	for _, b := range l.Backends {
+		url := "http://" + b.Spec.Addr.String() + HealthPath
+		err := l.poll(ctx, func() (bool, error) {
+			return Healthy(ctx, c, url) == nil, nil
+		})
+		if de := (*DaemonExitError)(nil); errors.As(err, &de) {
+			return de
+		}
+		if err != nil {
+			return fmt.Errorf("backend %s does not answer %s: %w; see %s", b.Spec.Name, url, err, b.Log)
+		}
+	}
+	err := l.poll(ctx, func() (bool, error) {
+		ms, err := l.Master()
+		return len(ms) == 1, err
+	})
+	if de := (*DaemonExitError)(nil); errors.As(err, &de) {
+		return de
+	}
+	if err != nil {
+		ms, _ := l.Master()
+		return fmt.Errorf("no single director holds the VIPs %v (holding them: %s): %w", l.Topology.VIPs(), names(ms), err)
+	}
+	for _, s := range l.Topology.Services {
+		seen := map[string]bool{}
+		var last error
+		err := l.poll(ctx, func() (bool, error) {
+			name, err := Ask(ctx, c, s.URL("/"))
+			if err != nil {
+				last = err
+				return false, nil
+			}
+			seen[name] = true
+			return len(seen) == len(l.Backends), nil
+		})
+		if de := (*DaemonExitError)(nil); errors.As(err, &de) {
+			return de
+		}
+		if err != nil {
+			return fmt.Errorf("service %s (%s) reached only %v of %d backends (last error: %v): %w",
+				s.Name, s.URL("/"), keys(seen), len(l.Backends), last, err)
+		}
+	}
+	return nil
+}
+
+// poll calls done every pollEvery until it reports true, returns an error,
+// ctx ends or a daemon exits.
+func (l *Lab) poll(ctx context.Context, done func() (bool, error)) error {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		if err := l.checkDaemons(); err != nil {
+			return err
+		}
+		ok, err := done()
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// checkDaemons returns an error naming the first daemon that exited
+// although the lab did not stop it, with the end of its log.
+func (l *Lab) checkDaemons() error {
+	for _, d := range l.Directors {
+		if d.proc == nil || d.proc.killed || !d.proc.exited() {
+			continue
+		}
+		return &DaemonExitError{Director: d.Spec.Name, Err: d.proc.err, Log: d.Paths.Log, Tail: tail(d.Paths.Log, 15)}
+	}
+	return nil
+}
+
+// DaemonExitError says that a director's daemon exited while the lab
+// needed it.
+type DaemonExitError struct {
+	Director string
+	Err      error  // how it exited
+	Log      string // its log file
+	Tail     string // the end of the log
+}
+
+func (e *DaemonExitError) Error() string {
+	return fmt.Sprintf("director %s: `xdplb run` exited (%v); end of %s:\n%s", e.Director, e.Err, e.Log, e.Tail)
+}
+
+// tail returns the last n lines of a file, indented.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "    (" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	var out bytes.Buffer
+	for _, s := range lines {
+		out.WriteString("    " + s + "\n")
+	}
+	return strings.TrimRight(out.String(), "\n")
+}
+
+func names(ds []*Director) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	var s []string
+	for _, d := range ds {
+		s = append(s, d.Spec.Name)
+	}
+	return strings.Join(s, ", ")
+}
+
+func keys(m map[string]bool) []string {
+	var k []string
+	for s := range m {
+		k = append(k, s)
+	}
+	slices.Sort(k)
+	return k
+}
+
+// Dataplane is a read-only view of one director's data plane, opened from
+// its pins: what its XDP program does now, whatever the daemon says.
+type Dataplane struct {
+	bal  *loader.Balancer
+	prog *controlplane.Programmer
+}
+
+// OpenDataplane opens the maps d's daemon attached.
+func (l *Lab) OpenDataplane(d *Director) (*Dataplane, error) {
+	b, err := loader.Open(labnet.HostLink, d.Paths.PinRoot)
+	if err != nil {
+		return nil, fmt.Errorf("director %s: %w", d.Spec.Name, err)
+	}
+	return &Dataplane{bal: b, prog: controlplane.NewProgrammer(b, nil)}, nil
+}
+
+// Close releases the maps.
+func (dp *Dataplane) Close() error { return dp.bal.Close() }
+
+// Balancer returns the opened balancer, for its counters.
+func (dp *Dataplane) Balancer() *loader.Balancer { return dp.bal }
+
+// States returns the state of every backend of svc, by address.
+func (dp *Dataplane) States(svc ServiceSpec) (map[netip.Addr]loader.BackendState, error) {
+	s, err := dp.prog.Service(loader.VIP{Addr: svc.VIP, Port: svc.Port, Proto: loader.TCP})
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[netip.Addr]loader.BackendState, len(s.Backends))
+	for _, b := range s.Backends {
+		if b.Weight == 0 && b.State == loader.StateActive {
+			// Weight 0 keeps an active backend out of the table: it
+			// gets no new flows, as a draining one.
+			m[b.Addr] = loader.StateDraining
+			continue
+		}
+		m[b.Addr] = b.State
+	}
+	return m, nil
+}
+
+// WaitState waits, up to limit, until backend addr has a state that want
+// accepts in every service on d's data plane, and returns how long it
+// took.
+func (l *Lab) WaitState(ctx context.Context, d *Director, addr netip.Addr, want func(loader.BackendState) bool, limit time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	dp, err := l.OpenDataplane(d)
+	if err != nil {
+		return 0, err
+	}
+	defer dp.Close()
+	start := time.Now()
+	var last map[string]loader.BackendState
+	err = l.poll(ctx, func() (bool, error) {
+		last = map[string]loader.BackendState{}
+		all := true
+		for _, s := range l.Topology.Services {
+			st, err := dp.States(s)
+			if err != nil {
+				return false, err
+			}
+			last[s.Name] = st[addr]
+			all = all && want(st[addr])
+		}
+		return all, nil
+	})
+	if err != nil {
+		return time.Since(start), fmt.Errorf("backend %s on %s, states by service %v: %w", addr, d.Spec.Name, last, err)
+	}
+	return time.Since(start), nil
+}
+
+// Out reports whether a backend in state s gets no new flows.
+func Out(s loader.BackendState) bool { return s != loader.StateActive }
+
+// In reports whether a backend in state s gets new flows.
+func In(s loader.BackendState) bool { return s == loader.StateActive }
+
+// ErrNoMaster is returned when no director, or more than one, holds the
+// VIPs.
+var ErrNoMaster = errors.New("no single master")
+
+// TheMaster returns the one director holding the VIPs.
+func (l *Lab) TheMaster() (*Director, error) {
+	ms, err := l.Master()
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) != 1 {
+		return nil, fmt.Errorf("%w: directors holding the VIPs: %s", ErrNoMaster, names(ms))
+	}
+	return ms[0], nil
+}
