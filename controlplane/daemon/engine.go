@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"time"
 
 	"github.com/xdplb/xdplb/controlplane"
 	"github.com/xdplb/xdplb/controlplane/config"
@@ -569,6 +568,3 @@ func isZeroMAC(m net.HardwareAddr) bool {
 	}
 	return true
 }
-
-// clock returns the time; replaced in tests.
-type clock func() time.Time
