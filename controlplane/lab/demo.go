@@ -209,7 +209,7 @@ func (d *demo) health() error {
 		return err
 	}
 	for _, dir := range d.l.Running() {
-		took, err := d.l.WaitState(d.ctx, dir, victim.Spec.Addr, Out, 2*c.OutBound()+2*time.Second)
+		took, err := d.l.WaitBackend(d.ctx, dir, victim.Spec.Addr, Out, 2*c.OutBound()+2*time.Second)
 		if err != nil {
 			return fmt.Errorf("%s was not taken out: %w", victim.Spec.Name, err)
 		}
@@ -234,7 +234,7 @@ func (d *demo) health() error {
 		return err
 	}
 	for _, dir := range d.l.Running() {
-		took, err := d.l.WaitState(d.ctx, dir, victim.Spec.Addr, In, 2*c.InBound()+2*time.Second)
+		took, err := d.l.WaitBackend(d.ctx, dir, victim.Spec.Addr, In, 2*c.InBound()+2*time.Second)
 		if err != nil {
 			return fmt.Errorf("%s did not come back: %w", victim.Spec.Name, err)
 		}

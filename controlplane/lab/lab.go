@@ -559,3 +559,52 @@ func (l *Lab) Describe() []string {
 	}
 	return out
 }
+
+// AddBackend builds one more backend host and starts its server. The
+// directors do not know it until it is added to Topology.Backends and
+// Reload runs.
+func (l *Lab) AddBackend(spec BackendSpec) (*Backend, error) {
+	t := l.Topology
+	t.Backends = append(append([]BackendSpec(nil), t.Backends...), spec)
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	if err := l.addBackend(spec); err != nil {
+		return nil, err
+	}
+	b := l.Backends[len(l.Backends)-1]
+	if err := l.StartBackend(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Reload writes every director's configuration again from Topology and
+// sends SIGHUP to its daemon, which applies the difference. It does not
+// wait for the change to reach the data plane: see WaitBackend.
+func (l *Lab) Reload() error {
+	if err := l.Topology.Validate(); err != nil {
+		return err
+	}
+	for _, d := range l.Directors {
+		cfg, err := l.Topology.DirectorConfig(d.Spec, d.Paths)
+		if err != nil {
+			return err
+		}
+		// Written aside and renamed, so a daemon never reads half a file.
+		tmp := d.Paths.Config + ".new"
+		if err := os.WriteFile(tmp, cfg, 0o600); err != nil {
+			return fmt.Errorf("director %s: %w", d.Spec.Name, err)
+		}
+		if err := os.Rename(tmp, d.Paths.Config); err != nil {
+			return fmt.Errorf("director %s: %w", d.Spec.Name, err)
+		}
+		if d.proc == nil || d.proc.exited() {
+			continue
+		}
+		if err := d.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			return fmt.Errorf("director %s: reload: %w", d.Spec.Name, err)
+		}
+	}
+	return nil
+}

@@ -179,29 +179,24 @@ func (dp *Dataplane) Close() error { return dp.bal.Close() }
 // Balancer returns the opened balancer, for its counters.
 func (dp *Dataplane) Balancer() *loader.Balancer { return dp.bal }
 
-// States returns the state of every backend of svc, by address.
-func (dp *Dataplane) States(svc ServiceSpec) (map[netip.Addr]loader.BackendState, error) {
+// Backends returns every backend of svc as the data plane holds it, by
+// address.
+func (dp *Dataplane) Backends(svc ServiceSpec) (map[netip.Addr]controlplane.Backend, error) {
 	s, err := dp.prog.Service(loader.VIP{Addr: svc.VIP, Port: svc.Port, Proto: loader.TCP})
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[netip.Addr]loader.BackendState, len(s.Backends))
+	m := make(map[netip.Addr]controlplane.Backend, len(s.Backends))
 	for _, b := range s.Backends {
-		if b.Weight == 0 && b.State == loader.StateActive {
-			// Weight 0 keeps an active backend out of the table: it
-			// gets no new flows, as a draining one.
-			m[b.Addr] = loader.StateDraining
-			continue
-		}
-		m[b.Addr] = b.State
+		m[b.Addr] = b
 	}
 	return m, nil
 }
 
-// WaitState waits, up to limit, until backend addr has a state that want
-// accepts in every service on d's data plane, and returns how long it
-// took.
-func (l *Lab) WaitState(ctx context.Context, d *Director, addr netip.Addr, want func(loader.BackendState) bool, limit time.Duration) (time.Duration, error) {
+// WaitBackend waits, up to limit, until backend addr satisfies want in
+// every service on d's data plane, and returns how long it took. A backend
+// the data plane does not hold is passed to want as the zero Backend.
+func (l *Lab) WaitBackend(ctx context.Context, d *Director, addr netip.Addr, want func(controlplane.Backend) bool, limit time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	dp, err := l.OpenDataplane(d)
@@ -210,31 +205,33 @@ func (l *Lab) WaitState(ctx context.Context, d *Director, addr netip.Addr, want 
 	}
 	defer dp.Close()
 	start := time.Now()
-	var last map[string]loader.BackendState
+	var last []string
 	err = l.poll(ctx, func() (bool, error) {
-		last = map[string]loader.BackendState{}
+		last = last[:0]
 		all := true
 		for _, s := range l.Topology.Services {
-			st, err := dp.States(s)
+			bs, err := dp.Backends(s)
 			if err != nil {
 				return false, err
 			}
-			last[s.Name] = st[addr]
-			all = all && want(st[addr])
+			b := bs[addr]
+			last = append(last, fmt.Sprintf("%s: %s weight %d", s.Name, b.State, b.Weight))
+			all = all && want(b)
 		}
 		return all, nil
 	})
 	if err != nil {
-		return time.Since(start), fmt.Errorf("backend %s on %s, states by service %v: %w", addr, d.Spec.Name, last, err)
+		return time.Since(start), fmt.Errorf("backend %s on %s (%s): %w", addr, d.Spec.Name, strings.Join(last, ", "), err)
 	}
 	return time.Since(start), nil
 }
 
-// Out reports whether a backend in state s gets no new flows.
-func Out(s loader.BackendState) bool { return s != loader.StateActive }
+// Out reports whether b gets no new flows: down, draining, weight 0 or
+// not in the data plane at all.
+func Out(b controlplane.Backend) bool { return b.State != loader.StateActive || b.Weight == 0 }
 
-// In reports whether a backend in state s gets new flows.
-func In(s loader.BackendState) bool { return s == loader.StateActive }
+// In reports whether b gets new flows.
+func In(b controlplane.Backend) bool { return !Out(b) }
 
 // ErrNoMaster is returned when no director, or more than one, holds the
 // VIPs.

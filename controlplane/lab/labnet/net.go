@@ -66,11 +66,28 @@ func New(prefix string) (*Net, error) {
 		n.Close()
 		return nil, err
 	}
+	if err := plainBridge(sw); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := Bridge(sw, BridgeName); err != nil {
 		n.Close()
 		return nil, err
 	}
 	return n, nil
+}
+
+// plainBridge keeps bridge netfilter out of the switch namespace, where a
+// kernel with br_netfilter built in would otherwise check every IPv4
+// header crossing the bridge and drop the malformed ones before they
+// reach a host: the switch must deliver frames as they were sent.
+func plainBridge(sw *NS) error {
+	for _, k := range []string{"iptables", "ip6tables", "arptables"} {
+		if err := sw.Sysctl("net.bridge.bridge-nf-call-"+k, "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Host creates the namespace Prefix+role, links it to the bridge and gives
