@@ -101,15 +101,21 @@ type running struct {
 	stop   func() error
 }
 
-// start runs a daemon with opts until the test ends or stop is called.
-func start(t *testing.T, opts Options, socket string) *running {
-	t.Helper()
+// withFakes completes opts for a daemon without an interface: next hops
+// from staticResolver, no neighbour table to follow.
+func withFakes(opts Options) Options {
 	if opts.Resolver == nil {
 		opts.Resolver = staticResolver{}
 	}
 	if opts.WatchNeighbours == nil {
 		opts.WatchNeighbours = func(context.Context, string) (<-chan NeighUpdate, error) { return nil, nil }
 	}
+	return opts
+}
+
+// start runs a daemon with opts until the test ends or stop is called.
+func start(t *testing.T, opts Options, socket string) *running {
+	t.Helper()
 	d, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +178,7 @@ func TestDaemonDrainPersists(t *testing.T) {
 	dirs.write(t, dirs.director("")+apiServices)
 	dp := newFakeDP(1021)
 	var logs logBuffer
-	opts := Options{ConfigPath: dirs.config, Open: fakeOpen(dp), Log: logs.logger()}
+	opts := withFakes(Options{ConfigPath: dirs.config, Open: fakeOpen(dp), Log: logs.logger()})
 	ctx := context.Background()
 
 	r := start(t, opts, dirs.socket)
@@ -253,7 +259,7 @@ func TestDaemonRuntimeChanges(t *testing.T) {
 	dirs := newDirs(t)
 	dirs.write(t, dirs.director("")+apiServices)
 	dp := newFakeDP(1021)
-	opts := Options{ConfigPath: dirs.config, Open: fakeOpen(dp)}
+	opts := withFakes(Options{ConfigPath: dirs.config, Open: fakeOpen(dp)})
 	ctx := context.Background()
 	r := start(t, opts, dirs.socket)
 	c := r.client
@@ -356,7 +362,7 @@ func TestDaemonReload(t *testing.T) {
 	dirs.write(t, dirs.director("")+apiServices)
 	dp := newFakeDP(1021)
 	var logs logBuffer
-	r := start(t, Options{ConfigPath: dirs.config, Open: fakeOpen(dp), Log: logs.logger()}, dirs.socket)
+	r := start(t, withFakes(Options{ConfigPath: dirs.config, Open: fakeOpen(dp), Log: logs.logger()}), dirs.socket)
 	ctx := context.Background()
 	before, _ := dp.backendByAddr(webVIP, "198.18.0.21")
 	dp.takeWrites()
