@@ -34,10 +34,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "write the report as JSON (schema "+Schema+")")
+	jsonFile := fs.String("json-file", "", "also write the JSON report to this file")
 	sectionList := fs.String("sections", "dataplane,live", "sections to run, comma-separated")
 	caseList := fs.String("cases", "", "cases to run, comma-separated globs on names such as dr/100/new; a glob without / matches any part (new, tun, 1000); references always run")
-	repeat := fs.Uint("repeat", 1<<20, "runs per BPF_PROG_TEST_RUN")
-	rounds := fs.Int("rounds", 9, "measurements per figure; the median is reported")
+	repeat := fs.Uint("repeat", 1<<19, "runs per BPF_PROG_TEST_RUN")
+	rounds := fs.Int("rounds", 11, "measurements per figure; the median is reported")
 	flows := fs.Uint("flows", 16384, "established flows the est-many cases cycle through")
 	liveRepeat := fs.Uint("live-repeat", 1<<18, "frames per live-frames run")
 	liveRounds := fs.Int("live-rounds", 5, "live measurements per figure")
@@ -111,7 +112,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		werr = writeTable(stdout, rep)
 	}
+	if *jsonFile != "" {
+		werr = errors.Join(werr, writeJSONFile(*jsonFile, rep))
+	}
 	return errors.Join(failed, werr)
+}
+
+// writeJSONFile writes the JSON report to path.
+func writeJSONFile(path string, rep Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("json file: %w", err)
+	}
+	if err := writeJSON(f, rep); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("json file: %w", err)
+	}
+	return nil
 }
 
 // machine describes the host the figures come from.
