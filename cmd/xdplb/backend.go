@@ -29,7 +29,7 @@ is down or deleted.`,
 		Args: subcommandArgs,
 		RunE: runParent,
 	}
-	c.AddCommand(newBackendAddCmd(a), newBackendDelCmd(a), newBackendSetCmd(a))
+	c.AddCommand(newBackendAddCmd(a), newBackendDelCmd(a), newBackendSetCmd(a), newBackendDrainCmd(a), newBackendUndrainCmd(a))
 	return c
 }
 

@@ -88,6 +88,10 @@ version.`,
 		newDecapCmd(a),
 		newVersionCmd(a),
 		newLabCmd(a),
+		newRunCmd(a),
+		newStatusCmd(a),
+		newReloadCmd(a),
+		newConfigCmd(a),
 	)
 	return root
 }

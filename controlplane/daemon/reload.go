@@ -269,3 +269,15 @@ func sortedOf(svcs map[loader.VIP]*service) []*service {
 	slices.SortFunc(out, func(a, b *service) int { return compareVIP(a.vip, b.vip) })
 	return out
 }
+
+// Check runs on a parsed configuration the checks the daemon adds to the
+// parser's when it starts or reloads: every health check can be built
+// (templates, patterns) and the services fit the maps. The error is a
+// *config.Error located in the file. `xdplb config check` runs it, so
+// that a file it accepts is one the daemon accepts.
+func Check(cfg *config.Config) error {
+	if _, err := checkers(cfg); err != nil {
+		return err
+	}
+	return checkCapacity(cfg, nil)
+}
