@@ -139,6 +139,7 @@ func (failoverSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (S
 	}
 	defer os.RemoveAll(dir)
 
+	// keepalived first: xdplb's rows show its figures.
 	impls := []foImpl{keepalivedImpl{dir: dir}, xdplbImpl{}}
 	for _, c := range foCases {
 		got := map[string]*foSamples{}
@@ -158,7 +159,8 @@ func (failoverSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (S
 			if kind == "graceful" {
 				bound = c.skew()
 			}
-			for _, impl := range impls {
+			// xdplb's row first, keepalived's under it.
+			for _, impl := range []foImpl{impls[1], impls[0]} {
 				s := got[impl.name()]
 				name := c.name + "/" + kind + "/" + impl.name()
 				if s == nil || !cfg.selected(name) {
