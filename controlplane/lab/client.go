@@ -16,9 +16,18 @@ import (
 
 // Dial opens a connection from the client namespace.
 func (l *Lab) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return l.DialFrom(ctx, netip.Addr{}, network, addr)
+}
+
+// DialFrom opens a connection from the client namespace with source
+// address src, or the kernel's choice when src is not valid.
+func (l *Lab) DialFrom(ctx context.Context, src netip.Addr, network, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := l.Client.Do(func() error {
 		var d net.Dialer
+		if src.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+		}
 		var err error
 		c, err = d.DialContext(ctx, network, addr)
 		return err
@@ -30,9 +39,16 @@ func (l *Lab) Dial(ctx context.Context, network, addr string) (net.Conn, error) 
 // namespace. Without keepAlive, every request opens a new connection, so
 // every request is a new flow for the directors to place.
 func (l *Lab) HTTPClient(keepAlive bool, timeout time.Duration) *http.Client {
+	return l.HTTPClientFrom(netip.Addr{}, keepAlive, timeout)
+}
+
+// HTTPClientFrom is HTTPClient with connections from source address src.
+func (l *Lab) HTTPClientFrom(src netip.Addr, keepAlive bool, timeout time.Duration) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
-			DialContext:       l.Dial,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return l.DialFrom(ctx, src, network, addr)
+			},
 			DisableKeepAlives: !keepAlive,
 			Proxy:             nil,
 		},
@@ -103,8 +119,14 @@ type Spread struct {
 // MeasureSpread sends n requests through svc, each on a new connection,
 // parallel at a time, and counts who answered.
 func (l *Lab) MeasureSpread(ctx context.Context, svc ServiceSpec, n, parallel int) Spread {
+	return l.MeasureSpreadFrom(ctx, netip.Addr{}, svc, n, parallel)
+}
+
+// MeasureSpreadFrom is MeasureSpread from source address src, which must
+// be an address of the client.
+func (l *Lab) MeasureSpreadFrom(ctx context.Context, src netip.Addr, svc ServiceSpec, n, parallel int) Spread {
 	s := Spread{Service: svc, Requests: n, Counts: map[string]int{}}
-	c := l.HTTPClient(false, 2*time.Second)
+	c := l.HTTPClientFrom(src, false, 2*time.Second)
 	defer c.CloseIdleConnections()
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xdplb/xdplb/controlplane/api"
 	"github.com/xdplb/xdplb/controlplane/lab/labnet"
 	"github.com/xdplb/xdplb/loader"
 )
@@ -580,9 +581,11 @@ func (l *Lab) AddBackend(spec BackendSpec) (*Backend, error) {
 }
 
 // Reload writes every director's configuration again from Topology and
-// sends SIGHUP to its daemon, which applies the difference. It does not
-// wait for the change to reach the data plane: see WaitBackend.
-func (l *Lab) Reload() error {
+// asks each running daemon to reload it through its API, which applies
+// the difference. It returns once every daemon has accepted the file; the
+// data plane follows at once, health checks of new backends later (see
+// WaitBackend).
+func (l *Lab) Reload(ctx context.Context) error {
 	if err := l.Topology.Validate(); err != nil {
 		return err
 	}
@@ -602,9 +605,12 @@ func (l *Lab) Reload() error {
 		if d.proc == nil || d.proc.exited() {
 			continue
 		}
-		if err := d.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if _, err := d.API().Reload(ctx); err != nil {
 			return fmt.Errorf("director %s: reload: %w", d.Spec.Name, err)
 		}
 	}
 	return nil
 }
+
+// API returns a client of d's daemon API.
+func (d *Director) API() *api.Client { return api.NewClient(d.Paths.Socket) }

@@ -20,8 +20,8 @@ import (
 const pollEvery = 10 * time.Millisecond
 
 // WaitReady waits until the lab does its job: every backend answers its
-// health endpoint, one director holds the VIPs, and every service has been
-// answered by every backend. It fails early, with the end of its log,
+// health endpoint, every daemon its API, one director holds the VIPs, and
+// every service has been answered by every backend. It fails early, with the end of its log,
 // when a daemon exits.
 func (l *Lab) WaitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -38,6 +38,17 @@ func (l *Lab) WaitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		if err != nil {
 			return fmt.Errorf("backend %s does not answer %s: %w; see %s", b.Spec.Name, url, err, b.Log)
+		}
+	}
+	for _, d := range l.Running() {
+		err := l.poll(ctx, func() (bool, error) {
+			return d.API().Ping(ctx) == nil, nil
+		})
+		if de := (*DaemonExitError)(nil); errors.As(err, &de) {
+			return de
+		}
+		if err != nil {
+			return fmt.Errorf("director %s: the daemon's API at %s does not answer: %w; see %s", d.Spec.Name, d.Paths.Socket, err, d.Paths.Log)
 		}
 	}
 	err := l.poll(ctx, func() (bool, error) {
