@@ -18,14 +18,19 @@ import (
 )
 
 type labOptions struct {
-	noVRRP bool
+	vrrp bool
 }
 
 // topology returns the lab's topology as the flags change it.
 func (o labOptions) topology() lab.Topology {
 	t := lab.DefaultTopology()
-	t.VRRP.Enabled = !o.noVRRP
+	t.VRRP.Enabled = o.vrrp
 	return t
+}
+
+func (o *labOptions) flags(c *cobra.Command) {
+	c.Flags().BoolVar(&o.vrrp, "vrrp", lab.VRRPByDefault,
+		"run both directors as a VRRP pair (off: one director holds the VIPs; 'xdplb run' does not run VRRP yet)")
 }
 
 func newLabCmd(a *app) *cobra.Command {
@@ -33,9 +38,10 @@ func newLabCmd(a *app) *cobra.Command {
 		Use:   "lab",
 		Short: "Run xdplb on one machine: client, directors and backends in namespaces",
 		Long: fmt.Sprintf(`The lab builds the whole system in network namespaces on one bridge, all
-addressed in 198.18.0.0/15: a client, two directors running 'xdplb run'
-as a VRRP pair, and three backends, each running 'xdplb lab backend', an
-HTTP server that answers with its name. Two services balance over the
+addressed in 198.18.0.0/15: a client, directors running 'xdplb run' (two
+as a VRRP pair with --vrrp, else one holding the VIPs), and three
+backends, each running 'xdplb lab backend', an HTTP server that answers
+with its name. Two services balance over the
 backends: web-dr (198.18.1.100:80, dr) and web-tun (198.18.1.101:80, tun).
 
 Every namespace starts with %q; the lab's files live under %s
@@ -63,7 +69,7 @@ running for you to explore. It prints how to enter each namespace.`,
 			return a.runLabUp(c.Context(), o)
 		},
 	}
-	c.Flags().BoolVar(&o.noVRRP, "no-vrrp", false, "run one director holding the VIPs, without VRRP")
+	o.flags(c)
 	return c
 }
 
@@ -134,9 +140,10 @@ func newLabDemoCmd(a *app) *cobra.Command {
 		Long: `Build the lab and take it through what xdplb is for, checking each step:
 requests through both VIPs spread over the backends by weight; a backend's
 server stopped and taken out by the health check within
-fall x interval + interval, then back; the master director killed and the
-backup holding the VIPs within VRRP's master-down interval, with open
-connections kept on their backends; 'xdplb status' and 'xdplb stats'.
+fall x interval + interval, then back; with --vrrp, the master director
+killed and the backup holding the VIPs within VRRP's master-down
+interval, with open connections kept on their backends; 'xdplb status'
+and 'xdplb stats'.
 The lab is removed at the end, on failure and on Ctrl-C. The exit status
 is 1, with the reason, if any step does not behave.`,
 		Args: exactArgs(),
@@ -150,7 +157,7 @@ is 1, with the reason, if any step does not behave.`,
 			return lab.Demo(c.Context(), a.stdout, o.topology(), lab.Options{Log: a.log()}, lab.DemoConfig{Requests: o.requests})
 		},
 	}
-	c.Flags().BoolVar(&o.noVRRP, "no-vrrp", false, "run one director holding the VIPs, without VRRP")
+	o.flags(c)
 	c.Flags().IntVar(&o.requests, "requests", 300, "requests through each VIP to show the spread")
 	return c
 }

@@ -86,9 +86,17 @@ func (v VRRPSpec) MasterDownInterval(p uint8) time.Duration {
 	return 3*v.AdvertInterval + time.Duration(256-int(p))*v.AdvertInterval/256
 }
 
+// VRRPByDefault says whether DefaultTopology pairs the directors with
+// VRRP. `xdplb run` does not run VRRP instances yet (it warns about the
+// vrrp section and leaves the VIPs alone), so the lab runs one director
+// that holds the VIPs itself; this is the switch to turn once the daemon
+// speaks VRRP, and `xdplb lab --vrrp` tries it before then.
+const VRRPByDefault = false
+
 // DefaultTopology is the lab of `xdplb lab`: one client, two directors
-// in a VRRP pair, three backends weighted 1, 1 and 2, and two services on
-// port 80, web-dr (dr) and web-tun (tun).
+// (a VRRP pair when VRRPByDefault, else only the first runs), three
+// backends weighted 1, 1 and 2, and two services on port 80, web-dr (dr)
+// and web-tun (tun).
 func DefaultTopology() Topology {
 	a := netip.MustParseAddr
 	return Topology{
@@ -109,7 +117,7 @@ func DefaultTopology() Topology {
 			{Name: "web-tun", VIP: a("198.18.1.101"), Port: 80, Forwarding: config.ForwardTUN},
 		},
 		Check: CheckSpec{Interval: 500 * time.Millisecond, Timeout: 250 * time.Millisecond, Rise: 2, Fall: 3},
-		VRRP:  VRRPSpec{Enabled: true, RouterID: 51, AdvertInterval: 100 * time.Millisecond},
+		VRRP:  VRRPSpec{Enabled: VRRPByDefault, RouterID: 51, AdvertInterval: 100 * time.Millisecond},
 	}
 }
 

@@ -76,8 +76,14 @@ func TestDefaultTopologyConfigs(t *testing.T) {
 			}
 		}
 	}
-	if n := len(DefaultTopology().ActiveDirectors()); n != 2 {
+	topo := DefaultTopology()
+	topo.VRRP.Enabled = true
+	if n := len(topo.ActiveDirectors()); n != 2 {
 		t.Errorf("with VRRP the lab runs %d directors, want 2", n)
+	}
+	topo.VRRP.Enabled = false
+	if n := len(topo.ActiveDirectors()); n != 1 {
+		t.Errorf("without VRRP the lab runs %d directors, want 1", n)
 	}
 }
 
