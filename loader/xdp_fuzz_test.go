@@ -109,7 +109,10 @@ func unhexSeed(tb testing.TB, s string) []byte {
 }
 
 // expectation is what the design allows for one frame, computed from the
-// frame alone by a reference model of DATAPLANE.md steps 1 to 5.
+// frame alone by a reference model of the balancer's rules up to the VIP
+// lookup: Ethernet with at most one tag, a valid IPv4 header whose total
+// length fits the frame, no fragment, a whole TCP or UDP header inside the
+// datagram, then the VIP for the port or else the all-ports VIP.
 type expectation struct {
 	reason loader.Reason    // for frames passed before the VIP lookup
 	vip    *loader.VIPEntry // the VIP the frame is for
@@ -360,4 +363,59 @@ func TestFuzzSeedsAreWhatTheySay(t *testing.T) {
 			t.Errorf("seed %d: ICMP checksum invalid", i)
 		}
 	}
+}
+
+// FuzzDecap feeds arbitrary frames to the decap program accepting IPIP for
+// backendAddr(1): every frame is passed; a valid, unfragmented IPIP packet
+// to that address loses exactly its outer header (Ethernet header and tag
+// kept, ethertype IPv4), and anything else is not modified.
+func FuzzDecap(f *testing.F) {
+	for _, s := range seedFrames {
+		f.Add(unhexSeed(f, s.hex))
+	}
+	inner := pkt{src: cli1, dst: vipTUN, flags: packet.TCPSyn}.l3()
+	f.Add(packet.Frame(packet.Ethernet{VLANs: []packet.VLAN{{ID: 1}}},
+		packet.IPIPPacket(packet.IPv4{TTL: 64, Src: tunSource, Dst: backendAddr(1), Options: []byte{1, 1, 1, 0}}, inner)))
+	d := newDecap(f)
+	local := backendAddr(1).As4()
+
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < packet.EthernetLen || len(in) > 3000 {
+			return
+		}
+		orig := bytes.Clone(in)
+		got, out := runProg(t, d.Program(), in)
+		if got != loader.XDPPass {
+			t.Fatalf("action %v, want XDP_PASS", got)
+		}
+		want := orig
+		if l2, ihl, ok := decapModel(orig, local); ok {
+			want = append(bytes.Clone(orig[:l2]), orig[l2+ihl:]...)
+		}
+		if diff := packet.Diff(want, out); diff != "" {
+			t.Errorf("output:\n%s", diff)
+		}
+	})
+}
+
+// decapModel reports whether frame is an IPIP packet the decap program
+// strips, with its Ethernet and outer header lengths.
+func decapModel(frame []byte, local [4]byte) (l2, ihl int, ok bool) {
+	et, l2 := binary.BigEndian.Uint16(frame[12:]), 14
+	if et == packet.EtherTypeVLAN || et == packet.EtherTypeQinQ {
+		if len(frame) < 18 {
+			return 0, 0, false
+		}
+		et, l2 = binary.BigEndian.Uint16(frame[16:]), 18
+	}
+	ip := frame[l2:]
+	if et != packet.EtherTypeIPv4 || len(ip) < 20 || ip[0]>>4 != 4 {
+		return 0, 0, false
+	}
+	ihl, tot := int(ip[0]&0x0f)*4, int(binary.BigEndian.Uint16(ip[2:]))
+	if ihl < 20 || tot < ihl || len(ip) < tot || ip[9] != packet.ProtoIPIP ||
+		binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 || [4]byte(ip[16:20]) != local {
+		return 0, 0, false
+	}
+	return l2, ihl, true
 }

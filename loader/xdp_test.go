@@ -1,10 +1,10 @@
 package loader_test
 
 // Tests of the real balancer and decap objects through BPF_PROG_TEST_RUN:
-// crafted frames in, the action, every byte of the frame out and every
-// counter checked, as docs/DATAPLANE behaviour decides. Expected frames are
-// built from the same ingredients as the input with internal/packet, never
-// by editing the program's output, so a wrong byte shows as a hex diff.
+// crafted frames in; the action, every byte of the frame out and every
+// counter checked against the data-plane design. Expected frames are built
+// from the same ingredients as the input with internal/packet, never by
+// editing the program's output, so a wrong byte shows as a hex diff.
 
 import (
 	"bytes"
@@ -1046,9 +1046,8 @@ func TestXDPCountersAddUp(t *testing.T) {
 	}
 }
 
-// decapEnv is a freshly loaded decap program accepting IPIP for
-// backendAddr(1).
-func newDecap(t *testing.T) *loader.Decap {
+// newDecap loads the decap program accepting IPIP for backendAddr(1).
+func newDecap(t testing.TB) *loader.Decap {
 	t.Helper()
 	testenv.Privileged(t)
 	d, err := loader.LoadDecap()
