@@ -116,6 +116,8 @@ static __always_inline int encap_ipip(struct xdp_md *ctx,
 	outer.ttl = cfg->tun_ttl ? cfg->tun_ttl : ENCAP_DEFAULT_TTL;
 	outer.protocol = IPPROTO_IPIP;
 	outer.check = 0;
+	/* Both addresses are stored IPv4-mapped: the IPv4 address is the last
+	 * 4 of the 16 bytes, at a 4-byte aligned offset of the map value. */
 	outer.saddr = *(const __be32 *)&cfg->tun_src[12];
 	outer.daddr = *(const __be32 *)&be->addr[12];
 	outer.check = csum_ipv4_hdr(&outer);
