@@ -60,6 +60,8 @@ type engine struct {
 	iface string
 
 	services map[loader.VIP]*service
+	// users lists, by backend address, the VIPs that have it.
+	users map[netip.Addr][]loader.VIP
 	// health holds the checks' verdict for checked backends; a backend
 	// without an entry counts as up.
 	health map[bkey]bool
@@ -77,6 +79,7 @@ type engine struct {
 	// dirty lists the VIPs whose data-plane state may differ from the
 	// desired one; failed those whose last Apply failed (retried later).
 	dirty  map[loader.VIP]bool
+	queue  []loader.VIP // dirty VIPs in write order; nil: to be sorted
 	failed map[loader.VIP]error
 	// starved lists the services applied without any backend that takes
 	// new flows.
@@ -109,15 +112,21 @@ func newEngine(dp Dataplane, iface string, log *slog.Logger) *engine {
 // others are written, and the ones that went away are deleted.
 func (e *engine) setServices(svcs map[loader.VIP]*service) {
 	for vip := range e.services {
-		e.dirty[vip] = true
+		e.markDirty(vip)
 	}
 	for vip := range e.applied {
-		e.dirty[vip] = true
+		e.markDirty(vip)
 	}
 	for vip := range svcs {
-		e.dirty[vip] = true
+		e.markDirty(vip)
 	}
 	e.services = svcs
+	e.users = make(map[netip.Addr][]loader.VIP, len(e.users))
+	for vip, s := range svcs {
+		for _, b := range s.backends {
+			e.users[b.addr] = append(e.users[b.addr], vip)
+		}
+	}
 	for k := range e.health {
 		if s, ok := svcs[k.vip]; !ok || !s.checked() {
 			delete(e.health, k)
@@ -139,7 +148,7 @@ func (e *engine) adopt() (map[bkey]loader.BackendState, error) {
 	}
 	states := map[bkey]loader.BackendState{}
 	for _, s := range svcs {
-		e.dirty[s.VIP] = true
+		e.markDirty(s.VIP)
 		for _, b := range s.Backends {
 			states[bkey{s.VIP, b.Addr}] = b.State
 			if len(b.MAC) == 6 && !isZeroMAC(b.MAC) {
@@ -251,20 +260,44 @@ func (e *engine) desired(s *service) (controlplane.Service, map[netip.Addr]strin
 // pending reports whether some VIP waits to be written.
 func (e *engine) pending() bool { return len(e.dirty) > 0 }
 
+// markDirty queues vip to be written.
+func (e *engine) markDirty(vip loader.VIP) {
+	if !e.dirty[vip] {
+		e.dirty[vip] = true
+		e.queue = nil
+	}
+}
+
 // next picks the dirty VIP to write next: deletions first (they free VIP
-// indexes and backend slots), then in VIP order.
+// indexes and backend slots), then in VIP order. The order is computed
+// once per batch of dirty VIPs, not once per VIP.
 func (e *engine) next() (loader.VIP, bool) {
-	var best loader.VIP
-	found, bestDel := false, false
-	for vip := range e.dirty {
-		_, keep := e.services[vip]
-		del := !keep
-		switch {
-		case !found, del && !bestDel, del == bestDel && compareVIP(vip, best) < 0:
-			best, found, bestDel = vip, true, del
+	if e.queue == nil {
+		e.queue = make([]loader.VIP, 0, len(e.dirty))
+		for vip := range e.dirty {
+			e.queue = append(e.queue, vip)
+		}
+		slices.SortFunc(e.queue, func(a, b loader.VIP) int {
+			_, keepA := e.services[a]
+			_, keepB := e.services[b]
+			if keepA != keepB {
+				if keepB {
+					return -1
+				}
+				return 1
+			}
+			return compareVIP(a, b)
+		})
+	}
+	for len(e.queue) > 0 {
+		vip := e.queue[0]
+		e.queue = e.queue[1:]
+		if e.dirty[vip] {
+			return vip, true
 		}
 	}
-	return best, found
+	e.queue = nil
+	return loader.VIP{}, false
 }
 
 // applyNext writes one dirty VIP, if any, and reports whether it did.
@@ -342,7 +375,7 @@ func (e *engine) fail(vip loader.VIP, err error) {
 // retryFailed marks the VIPs whose last write failed dirty again.
 func (e *engine) retryFailed() {
 	for vip := range e.failed {
-		e.dirty[vip] = true
+		e.markDirty(vip)
 	}
 }
 
@@ -405,7 +438,7 @@ func (e *engine) setHealth(k bkey, up bool) bool {
 		return false
 	}
 	e.health[k] = up
-	e.dirty[k.vip] = true
+	e.markDirty(k.vip)
 	if up {
 		return false
 	}
@@ -487,27 +520,22 @@ func (e *engine) setHop(addr netip.Addr, h *hop) {
 		e.log.Info("next hop changed", "backend", addr.String(), "next_hop", h.nextHop.String(),
 			"old_mac", old.mac.String(), "mac", h.mac.String())
 	}
-	for vip, s := range e.services {
-		if _, ok := s.backend(addr); ok {
-			e.dirty[vip] = true
-		}
+	for _, vip := range e.users[addr] {
+		e.markDirty(vip)
 	}
 }
 
 // addrs returns every backend address whose MAC must be resolved (not
 // pinned by an operator).
 func (e *engine) addrs() []netip.Addr {
-	seen := map[netip.Addr]bool{}
-	for _, s := range e.services {
-		for _, b := range s.backends {
-			if b.mac == nil {
-				seen[b.addr] = true
+	out := make([]netip.Addr, 0, len(e.users))
+	for a, vips := range e.users {
+		for _, vip := range vips {
+			if b, _ := e.services[vip].backend(a); b.mac == nil {
+				out = append(out, a)
+				break
 			}
 		}
-	}
-	out := make([]netip.Addr, 0, len(seen))
-	for a := range seen {
-		out = append(out, a)
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out

@@ -110,7 +110,8 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	var fresh []netip.Addr
 	for _, s := range cfg.Services {
 		for _, b := range s.Backends {
-			if !known[b.Address] && !slices.Contains(fresh, b.Address) {
+			if !known[b.Address] {
+				known[b.Address] = true
 				fresh = append(fresh, b.Address)
 			}
 		}
