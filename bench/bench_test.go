@@ -19,7 +19,7 @@ func TestBenchSmoke(t *testing.T) {
 	testenv.Command(t, "ip")
 	testenv.Command(t, "sysctl")
 	var out, errb bytes.Buffer
-	args := []string{"--json", "--repeat", "64", "--rounds", "1", "--flows", "32",
+	args := []string{"--json", "--repeat", "64", "--rounds", "1", "--attempts", "1", "--flows", "32",
 		"--live-repeat", "256", "--live-rounds", "1", "--live-batch", "16"}
 	if err := run(context.Background(), args, &out, &errb); err != nil {
 		t.Fatalf("run %v: %v\n%s", args, err, errb.String())
@@ -98,6 +98,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{name: "zero repeat", args: []string{"--repeat", "0"}},
 		{name: "repeat overflow", args: []string{"--repeat", "4294967296"}},
 		{name: "no rounds", args: []string{"--rounds", "0"}},
+		{name: "no attempts", args: []string{"--attempts", "0"}},
 		{name: "one flow", args: []string{"--flows", "1"}},
 		{name: "batch too big", args: []string{"--live-batch", "257"}},
 		{name: "unknown section", args: []string{"--sections", "nope"}},

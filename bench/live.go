@@ -27,7 +27,7 @@ const liveMethod = "Packets per second through BPF_PROG_TEST_RUN with BPF_F_TEST
 	"XDP_TX frames leave through the veth into a second namespace whose end runs a counting XDP_PASS program; its " +
 	"count must equal the frames sent, and the balancer's counters must equal the frames run. Passed frames enter " +
 	"the first namespace's stack. The peer's receive work runs in softirq on the same CPU and is part of the figure. " +
-	"Each case is measured between two floors and again (up to %d times) when they differ by more than 15%% or " +
+	"Each case is measured between two floors, up to %d times, again when they differ by more than 15%% or " +
 	"the veth lost frames (its ring overflows when the peer's softirq is deferred on a busy machine). " +
 	"pps by the kernel's own time per frame (the wall clock also holds tens of ms of XDP dispatcher set-up per " +
 	"call); ns/pkt its inverse; x floor: ns/pkt over that of the MAC swap behind the driver, measured next to " +
@@ -78,7 +78,7 @@ func (l *liveSamples) result(name string, target float64) Result {
 func (liveSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (SectionReport, error) {
 	rep := SectionReport{
 		Name:   "live",
-		Method: fmt.Sprintf(liveMethod, cfg.LiveRepeat, cfg.LiveBatch, maxAttempts, cfg.LiveRounds),
+		Method: fmt.Sprintf(liveMethod, cfg.LiveRepeat, cfg.LiveBatch, cfg.Attempts, cfg.LiveRounds),
 		Columns: []Column{
 			{Key: "ns_per_packet", Header: "ns/pkt"},
 			{Key: "cpu_ns_per_packet", Header: "cpu ns/pkt"},
@@ -178,7 +178,7 @@ func liveRun(ctx context.Context, cfg Config, log *slog.Logger, t *topo, rep *Se
 	again := func(retries *int, d *loader.BenchDriver, o loader.LiveOptions, wantSink uint64) (liveSample, error) {
 		for attempt := 1; ; attempt++ {
 			s, err := live(d, plain, o, wantSink)
-			if errors.Is(err, errLost) && attempt < maxAttempts {
+			if errors.Is(err, errLost) && attempt < cfg.Attempts {
 				log.Info("frames lost, measuring again", "target", d.Target(), "err", err)
 				*retries++
 				continue
@@ -235,7 +235,7 @@ func liveRun(ctx context.Context, cfg Config, log *slog.Logger, t *topo, rep *Se
 					wantSink = 0
 				}
 				s, err := live(target, c.frame, loader.LiveOptions{Vary: c.vary, Cycle: c.cycle}, wantSink)
-				if errors.Is(err, errLost) && attempt < maxAttempts {
+				if errors.Is(err, errLost) && attempt < cfg.Attempts {
 					log.Info("frames lost, measuring again", "case", c.name, "err", err)
 					caseS[i].retries++
 					continue
@@ -255,7 +255,7 @@ func liveRun(ctx context.Context, cfg Config, log *slog.Logger, t *topo, rep *Se
 				if err != nil {
 					return err
 				}
-				if !steady(1e9/floor.pps, 1e9/floorb.pps) && attempt < maxAttempts {
+				if !steady(1e9/floor.pps, 1e9/floorb.pps) && attempt < cfg.Attempts {
 					log.Info("floor moved, measuring again", "case", c.name, "floor_pps_before", floor.pps, "floor_pps_after", floorb.pps)
 					caseS[i].retries++
 					continue

@@ -16,7 +16,7 @@ import (
 
 // sections lists every section in report order.
 func sections() []Section {
-	return []Section{testRunSection{}, liveSection{}}
+	return []Section{testRunSection{}, liveSection{}, failoverSection{}}
 }
 
 func main() {
@@ -35,10 +35,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "write the report as JSON (schema "+Schema+")")
 	jsonFile := fs.String("json-file", "", "also write the JSON report to this file")
-	sectionList := fs.String("sections", "dataplane,live", "sections to run, comma-separated")
+	sectionList := fs.String("sections", "dataplane,live", "sections to run, comma-separated, or all: "+strings.Join(sectionNames(), ", "))
 	caseList := fs.String("cases", "", "cases to run, comma-separated globs on names such as dr/100/new; a glob without / matches any part (new, tun, 1000); references always run")
 	repeat := fs.Uint("repeat", 1<<19, "runs per BPF_PROG_TEST_RUN")
 	rounds := fs.Int("rounds", 11, "measurements per figure; the median is reported")
+	attempts := fs.Int("attempts", 4, "tries per measurement while the floor around it moves or the veth loses frames; the last is kept")
 	flows := fs.Uint("flows", 16384, "established flows the est-many cases cycle through")
 	liveRepeat := fs.Uint("live-repeat", 1<<18, "frames per live-frames run")
 	liveRounds := fs.Int("live-rounds", 5, "live measurements per figure")
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := Config{
 		Repeat:     uint32(*repeat),
 		Rounds:     *rounds,
+		Attempts:   *attempts,
 		Flows:      uint32(*flows),
 		LiveRepeat: uint32(*liveRepeat),
 		LiveRounds: *liveRounds,
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--repeat %d: want 1..%d", *repeat, uint32(1<<32-1))
 	case cfg.Rounds < 1:
 		return fmt.Errorf("--rounds %d: want at least 1", cfg.Rounds)
+	case cfg.Attempts < 1:
+		return fmt.Errorf("--attempts %d: want at least 1", cfg.Attempts)
 	case cfg.Flows < 2 || cfg.Flows > 32768:
 		return fmt.Errorf("--flows %d: want 2..32768 (half the default flow table at most)", *flows)
 	case cfg.LiveRepeat == 0 || uint(cfg.LiveRepeat) != *liveRepeat:
@@ -83,7 +87,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	want := map[string]bool{}
 	for _, s := range strings.Split(*sectionList, ",") {
-		want[strings.TrimSpace(s)] = true
+		if s = strings.TrimSpace(s); s == "all" {
+			for _, name := range sectionNames() {
+				want[name] = true
+			}
+			continue
+		}
+		want[s] = true
 	}
 	var selected []Section
 	for _, s := range sections() {
@@ -116,6 +126,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		werr = errors.Join(werr, writeJSONFile(*jsonFile, rep))
 	}
 	return errors.Join(failed, werr)
+}
+
+// sectionNames returns the names of every section, in report order.
+func sectionNames() []string {
+	var names []string
+	for _, s := range sections() {
+		names = append(names, s.Name())
+	}
+	return names
 }
 
 // writeJSONFile writes the JSON report to path.

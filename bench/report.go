@@ -31,6 +31,7 @@ type Section interface {
 type Config struct {
 	Repeat     uint32   // runs per BPF_PROG_TEST_RUN
 	Rounds     int      // measurements per figure; the median is reported
+	Attempts   int      // tries per measurement while the floor moves or frames are lost
 	Cases      []string // globs selecting cases by name; empty selects all
 	Flows      uint32   // flows in the "est-many" set
 	LiveRepeat uint32   // frames per live-frames run

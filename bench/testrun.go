@@ -34,7 +34,7 @@ const testRunMethod = "ns/packet through BPF_PROG_TEST_RUN. Every run of the bal
 	"ns/packet: gross, as measured behind the driver; driver: the driver with an XDP_PASS target on the same input; " +
 	"net: gross - driver; standalone: net + a plain XDP_PASS test run, what the program costs as the only program " +
 	"of a test run; x floor: standalone over the floor, a plain test run of the MAC swap, measured before and " +
-	"after each case (a case is measured again, up to %d times, when the two differ by more than 15%% or 1 ns). " +
+	"after each case (a case is measured up to %d times, when the two differ by more than 15%% or 1 ns). " +
 	"Figures are medians over %d rounds of %d runs each; spread is (max-min)/median of gross. " +
 	"new: SYN of a never-seen flow with the flow table full, so every insert evicts; est: ACK of one flow; " +
 	"est-many: ACKs cycling through %d established flows; pass: ACK to an address that is no VIP. " +
@@ -49,10 +49,6 @@ type roundSamples struct {
 	checked                               []string
 	retries                               int // measurements repeated because the floor moved
 }
-
-// maxAttempts bounds how often a case is measured again because the floor
-// moved while it ran; the last attempt is kept.
-const maxAttempts = 4
 
 // steady reports whether two floor measurements around a case agree:
 // within 15%, or 1 ns, which is the kernel's resolution.
@@ -84,7 +80,7 @@ var refNames = []string{
 func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (SectionReport, error) {
 	rep := SectionReport{
 		Name:   "dataplane",
-		Method: fmt.Sprintf(testRunMethod, maxAttempts, cfg.Rounds, cfg.Repeat, cfg.Flows),
+		Method: fmt.Sprintf(testRunMethod, cfg.Attempts, cfg.Rounds, cfg.Repeat, cfg.Flows),
 		Columns: []Column{
 			{Key: "driver_ns", Header: "driver"},
 			{Key: "net_ns", Header: "net"},
@@ -291,7 +287,7 @@ func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (Se
 				if err != nil {
 					return rep, err
 				}
-				if !steady(floor, floorb) && attempt < maxAttempts {
+				if !steady(floor, floorb) && attempt < cfg.Attempts {
 					log.Info("floor moved, measuring again", "case", c.name, "floor_before", floor, "floor_after", floorb)
 					continue
 				}
@@ -303,6 +299,12 @@ func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (Se
 				break
 			}
 		}
+	}
+	for i, name := range refNames {
+		rep.Results = append(rep.Results, summarise(name, &refSamples[i], 0))
+	}
+	for j, c := range xchecks {
+		rep.Results = append(rep.Results, summarise("xcheck/"+c.name+" without driver", &xSamples[j], 0))
 	}
 	for i, c := range cases {
 		rep.Results = append(rep.Results, summarise(c.name, &caseSamples[i], c.kind.targetRatio()))
