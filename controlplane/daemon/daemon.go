@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,6 +104,11 @@ type Daemon struct {
 	// targets maps health target IDs to backends and labels; replaced
 	// whole, read by the monitor's goroutines.
 	targets atomic.Pointer[map[string]target]
+
+	// infos caches the maps' sizes for Status (see mapInfos).
+	infoMu   sync.Mutex
+	infos    []loader.MapInfo
+	infosGen uint64
 
 	// Owned by the loop.
 	cfg        *config.Config
@@ -426,7 +432,8 @@ func (d *Daemon) loop(ctx context.Context, neighCh <-chan NeighUpdate) error {
 		if !event {
 			d.eng.applyNext()
 		}
-		if !d.eng.pending() && len(d.idle) > 0 {
+		if !d.eng.pending() {
+			d.eng.refreshIDs()
 			idle := d.idle
 			d.idle = nil
 			for _, fn := range idle {
@@ -487,7 +494,9 @@ func (d *Daemon) transition(tr health.Transition) {
 		d.log.Warn("backend down", "service", t.service, "vip", t.key.vip.String(), "backend", t.key.addr.String(),
 			"reason", string(tr.Reason), "err", tr.Err)
 	}
-	d.eng.setHealth(t.key, up)
+	if d.eng.setHealth(t.key, up) {
+		d.metrics.ObserveDecisionToMap(d.opts.Clock.Now().Sub(tr.At))
+	}
 }
 
 // observe records a completed check in the metrics.

@@ -467,7 +467,7 @@ func TestDaemonReload(t *testing.T) {
 }
 
 // metricValue returns the value of the series of name whose labels
-// include want, from the daemon's registry.
+// include want (for a histogram, its count), from the daemon's registry.
 func metricValue(t *testing.T, d *Daemon, name string, want map[string]string) float64 {
 	t.Helper()
 	fams, err := d.Metrics().Registry().Gather()
@@ -494,6 +494,8 @@ func metricValue(t *testing.T, d *Daemon, name string, want map[string]string) f
 				return m.GetCounter().GetValue()
 			case m.Gauge != nil:
 				return m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}

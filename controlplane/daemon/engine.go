@@ -85,6 +85,10 @@ type engine struct {
 	// new flows.
 	starved map[loader.VIP]bool
 
+	// vipGen counts VIPs added and deleted: the set of BPF maps (one
+	// Maglev table per VIP) changes only then.
+	vipGen uint64
+
 	// onApplied, when set, is told about every VIP written (tests).
 	onApplied func(loader.VIP, controlplane.Result)
 }
@@ -331,6 +335,7 @@ func (e *engine) apply(vip loader.VIP) {
 		if err == nil {
 			e.log.Info("service removed: the VIP is no longer forwarded", "vip", vip.String())
 			e.idsValid = false
+			e.vipGen++
 		}
 		delete(e.applied, vip)
 		delete(e.index, vip)
@@ -358,6 +363,9 @@ func (e *engine) apply(vip loader.VIP) {
 	e.index[vip] = res.VIP.Index
 	if res.VIPAdded || len(res.Added)+len(res.Removed) > 0 {
 		e.idsValid = false
+	}
+	if res.VIPAdded || res.RingWritten {
+		e.vipGen++ // a new table is a new map
 	}
 	e.checkStarved(s, want)
 	if e.onApplied != nil {
@@ -487,25 +495,33 @@ func (e *engine) demote(k bkey, state loader.BackendState, reason string) bool {
 // slot returns the backend id of k, reading the maps when the cache is
 // stale.
 func (e *engine) slot(k bkey) (uint32, bool) {
-	if !e.idsValid {
-		all, err := e.dp.Backends()
-		if err != nil {
-			return 0, false
-		}
-		byIndex := make(map[uint32]loader.VIP, len(e.index))
-		for vip, idx := range e.index {
-			byIndex[idx] = vip
-		}
-		clear(e.ids)
-		for _, b := range all {
-			if vip, ok := byIndex[b.VIPIndex]; ok {
-				e.ids[bkey{vip, b.Addr}] = b.ID
-			}
-		}
-		e.idsValid = true
-	}
+	e.refreshIDs()
 	id, ok := e.ids[k]
 	return id, ok
+}
+
+// refreshIDs rebuilds the cache of backend slots if it is stale. The loop
+// calls it when it has nothing else to do, so the fast path of a failing
+// backend finds it ready.
+func (e *engine) refreshIDs() {
+	if e.idsValid {
+		return
+	}
+	all, err := e.dp.Backends()
+	if err != nil {
+		return
+	}
+	byIndex := make(map[uint32]loader.VIP, len(e.index))
+	for vip, idx := range e.index {
+		byIndex[idx] = vip
+	}
+	clear(e.ids)
+	for _, b := range all {
+		if vip, ok := byIndex[b.VIPIndex]; ok {
+			e.ids[bkey{vip, b.Addr}] = b.ID
+		}
+	}
+	e.idsValid = true
 }
 
 // setHop records the next hop of a backend address and marks the

@@ -134,7 +134,7 @@ func TestDaemonHealthDrivesMaps(t *testing.T) {
 
 	servers["198.18.0.22"].status.Store(503)
 	took := waitFor(t, 5*time.Second, "web .22 down", func() bool { return mapState(t, b, webVIP, "198.18.0.22") == loader.StateDown })
-	t.Logf("503 to down in the maps: %v (fall 2 at 50ms)", took)
+	t.Logf("503 to down in the maps: %v", took)
 	if st := mapState(t, b, webVIP, "198.18.0.21"); st != loader.StateActive {
 		t.Errorf("healthy .21 is %s", st)
 	}
@@ -178,6 +178,9 @@ func TestDaemonHealthDrivesMaps(t *testing.T) {
 	}
 	if got := metricValue(t, r.d, "xdplb_health_check_failures_total", map[string]string{"service": "web", "reason": "status"}); got < 4 {
 		t.Errorf("failures by reason status = %v, want at least 4", got)
+	}
+	if got := metricValue(t, r.d, "xdplb_health_decision_to_map_seconds", nil); got < 3 {
+		t.Errorf("decision-to-map observations = %v, want one per backend taken out (at least 3)", got)
 	}
 	if got := metricValue(t, r.d, "xdplb_backend_up", map[string]string{"service": "db", "backend": "198.18.0.31"}); got != 0 {
 		t.Errorf("xdplb_backend_up{db,.31} = %v, want 0", got)

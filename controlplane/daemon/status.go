@@ -38,6 +38,7 @@ type view struct {
 	loaded   time.Time
 	reload   *api.ReloadStatus
 	att      Attachment
+	mapsGen  uint64
 }
 
 // snapshot copies the loop's state; it runs in the loop.
@@ -50,6 +51,7 @@ func (d *Daemon) snapshot() view {
 		cfgFile: d.opts.ConfigPath,
 		loaded:  d.cfgLoaded,
 		att:     d.att,
+		mapsGen: d.eng.vipGen,
 	}
 	if d.lastReload != nil {
 		r := *d.lastReload
@@ -182,7 +184,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		return api.Status{}, fmt.Errorf("count flows: %w", err)
 	}
 	st.FlowTable = api.FlowTable{Entries: flows, Capacity: uint64(d.dp.Options().MaxFlows)}
-	infos, err := d.dp.MapInfos()
+	infos, err := d.mapInfos(v.mapsGen)
 	if err != nil {
 		return api.Status{}, fmt.Errorf("read map sizes: %w", err)
 	}
@@ -191,6 +193,23 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		st.BPFMemory.TotalBytes += mi.Memlock
 	}
 	return st, nil
+}
+
+// mapInfos returns the maps' sizes, read again only when the set of maps
+// has changed (gen): with a table per VIP, reading them all takes a
+// system call per map, too slow for every scrape.
+func (d *Daemon) mapInfos(gen uint64) ([]loader.MapInfo, error) {
+	d.infoMu.Lock()
+	defer d.infoMu.Unlock()
+	if d.infos != nil && d.infosGen == gen {
+		return d.infos, nil
+	}
+	infos, err := d.dp.MapInfos()
+	if err != nil {
+		return nil, err
+	}
+	d.infos, d.infosGen = infos, gen
+	return infos, nil
 }
 
 // mapKey names a backend slot by its VIP index and address.

@@ -83,6 +83,7 @@ type Metrics struct {
 
 	checkDuration *prometheus.HistogramVec
 	checkFailures *prometheus.CounterVec
+	decisionToMap prometheus.Histogram
 	transitions   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	lastReloadOK  prometheus.Gauge
@@ -106,6 +107,12 @@ func New(src Source, info BuildInfo) *Metrics {
 			Name:      "health_check_failures_total",
 			Help:      "Failed health checks, by reason (timeout, refused, status, exit...).",
 		}, []string{"service", "reason"}),
+		decisionToMap: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "health_decision_to_map_seconds",
+			Help:      "Time from the health check that decided to take a backend out to its slot written in the BPF maps.",
+			Buckets:   []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+		}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "health_transitions_total",
@@ -139,7 +146,7 @@ func New(src Source, info BuildInfo) *Metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(
-		m.checkDuration, m.checkFailures, m.transitions, m.reloads, m.lastReloadOK, m.lastReloadAt, build,
+		m.checkDuration, m.checkFailures, m.decisionToMap, m.transitions, m.reloads, m.lastReloadOK, m.lastReloadAt, build,
 		newDataplaneCollector(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -163,6 +170,12 @@ func (m *Metrics) ObserveCheck(service, checkType string, d time.Duration, failu
 	if failure != "" {
 		m.checkFailures.WithLabelValues(service, failure).Inc()
 	}
+}
+
+// ObserveDecisionToMap records how long after a check decided to take a
+// backend out its slot was written.
+func (m *Metrics) ObserveDecisionToMap(d time.Duration) {
+	m.decisionToMap.Observe(d.Seconds())
 }
 
 // ObserveTransition records a backend of service going up or down.

@@ -43,6 +43,7 @@ func TestLint(t *testing.T) {
 	m.ObserveCheck("web", "http", 3*time.Millisecond, "")
 	m.ObserveCheck("web", "http", 500*time.Millisecond, "timeout")
 	m.ObserveTransition("web", false)
+	m.ObserveDecisionToMap(120 * time.Microsecond)
 	m.ObserveReload(true, time.Unix(1700000000, 0))
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
