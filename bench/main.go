@@ -16,7 +16,7 @@ import (
 
 // sections lists every section in report order.
 func sections() []Section {
-	return []Section{testRunSection{}, liveSection{}, failoverSection{}}
+	return []Section{testRunSection{}, liveSection{}, controlPlaneSection{}, failoverSection{}}
 }
 
 func main() {
