@@ -487,14 +487,9 @@ func (d *Daemon) transition(tr health.Transition) {
 	if !ok {
 		return
 	}
-	up := tr.To == health.Up
-	if up {
-		d.log.Info("backend up", "service", t.service, "vip", t.key.vip.String(), "backend", t.key.addr.String())
-	} else {
-		d.log.Warn("backend down", "service", t.service, "vip", t.key.vip.String(), "backend", t.key.addr.String(),
-			"reason", string(tr.Reason), "err", tr.Err)
-	}
-	if d.eng.setHealth(t.key, up) {
+	// The monitor has logged the transition; the engine logs what it
+	// writes.
+	if d.eng.setHealth(t.key, tr.To == health.Up) {
 		d.metrics.ObserveDecisionToMap(d.opts.Clock.Now().Sub(tr.At))
 	}
 }
