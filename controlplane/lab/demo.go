@@ -56,8 +56,10 @@ type demo struct {
 	opts Options
 	l    *Lab
 	step int
-	// out lists the backends the health step took out and left out.
+	// down lists the backends the health step took out and left out.
 	down []string
+	// ready is when the lab became ready.
+	ready time.Time
 }
 
 // Demo brings the lab of t up, shows it at work and removes it, also when
@@ -160,7 +162,8 @@ func (d *demo) up() error {
 	if err != nil {
 		return err
 	}
-	d.printf("ready in %s: %s holds the VIPs, every service reaches every backend", ms(time.Since(start)), m.Spec.Name)
+	d.ready = time.Now()
+	d.printf("ready in %s: %s holds the VIPs, every service reaches every backend", ms(d.ready.Sub(start)), m.Spec.Name)
 	return nil
 }
 
@@ -205,6 +208,12 @@ func (d *demo) health() error {
 	c := d.topo.Check
 	d.section("Stop %s's server: the health check takes it out", victim.Spec.Name)
 	d.printf("check: GET %s every %s, fall %d, rise %d", HealthPath, c.Interval, c.Fall, c.Rise)
+	// A backend that has not passed a check since its daemon started goes
+	// down at its first failure (HAProxy's init-state up); two intervals
+	// make sure the fall rule is what this step shows.
+	if wait := 2*c.Interval - time.Since(d.ready); wait > 0 {
+		time.Sleep(wait)
+	}
 	if err := d.l.StopBackend(victim); err != nil {
 		return err
 	}
@@ -367,7 +376,7 @@ func (l *Lab) Running() []*Director {
 
 // StatusArgs is the command line that shows d's daemon status.
 func (d *Director) StatusArgs() []string {
-	return []string{"status", "--api-socket", d.Paths.Socket}
+	return []string{"status", "--socket", d.Paths.Socket}
 }
 
 // StatsArgs is the command line that shows d's data-plane counters.

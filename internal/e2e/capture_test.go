@@ -121,3 +121,29 @@ func htons(v uint16) uint16 {
 	binary.BigEndian.PutUint16(b[:], v)
 	return binary.NativeEndian.Uint16(b[:])
 }
+
+// rawConn sends whole Ethernet frames out of one link.
+type rawConn struct {
+	fd      int
+	ifindex int
+}
+
+func openRaw(ifindex int) (*rawConn, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("packet socket: %w", err)
+	}
+	return &rawConn{fd: fd, ifindex: ifindex}, nil
+}
+
+func (r *rawConn) Write(frame []byte) (int, error) {
+	// sendto needs a destination for the link layer; the frame carries
+	// its own header, so only the interface matters.
+	err := unix.Sendto(r.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: r.ifindex, Halen: 6})
+	if err != nil {
+		return 0, err
+	}
+	return len(frame), nil
+}
+
+func (r *rawConn) Close() error { return unix.Close(r.fd) }
