@@ -137,6 +137,21 @@ func (d *demo) within(what string, took, bound time.Duration) error {
 
 func ms(t time.Duration) time.Duration { return t.Round(time.Millisecond) }
 
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func verdict(took, bound time.Duration) string {
 	if took <= bound {
 		return "within it"
@@ -211,8 +226,8 @@ func (d *demo) health() error {
 	// A backend that has not passed a check since its daemon started goes
 	// down at its first failure (HAProxy's init-state up); two intervals
 	// make sure the fall rule is what this step shows.
-	if wait := 2*c.Interval - time.Since(d.ready); wait > 0 {
-		time.Sleep(wait)
+	if err := sleep(d.ctx, 2*c.Interval-time.Since(d.ready)); err != nil {
+		return err
 	}
 	if err := d.l.StopBackend(victim); err != nil {
 		return err
@@ -278,7 +293,9 @@ func (d *demo) failover() error {
 		conns = append(conns, c)
 	}
 	d.printf("%d long-lived connections through each service, a request every 100ms on each", d.cfg.LongLived)
-	time.Sleep(300 * time.Millisecond)
+	if err := sleep(d.ctx, 300*time.Millisecond); err != nil {
+		return err
+	}
 
 	var backup *Director
 	for _, dir := range d.l.Directors {
@@ -332,7 +349,9 @@ func (d *demo) failover() error {
 		slowest = max(slowest, t)
 	}
 	d.printf("both VIPs answer new connections through %s %s after the kill", backup.Spec.Name, ms(slowest))
-	time.Sleep(500 * time.Millisecond)
+	if err := sleep(d.ctx, 500*time.Millisecond); err != nil {
+		return err
+	}
 	for i, c := range conns {
 		r := c.Stop()
 		d.printf("%s: long-lived connections across the failover: %s", d.topo.Services[i].Name, r)
