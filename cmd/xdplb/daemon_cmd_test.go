@@ -166,6 +166,8 @@ func TestStatusOutput(t *testing.T) {
 			},
 		}},
 		Notes: []string{"service web (198.18.1.100:80/tcp): no backend takes new flows"},
+		VRRP: []api.VRRPInstance{{Name: "VI_1", Interface: "eth0", VRID: 51, State: "BACKUP", Priority: 150, EffectivePriority: 100,
+			Master: "198.18.0.11", Addresses: []string{"198.18.1.100/32"}}},
 	}}
 	sock := serveFake(t, f)
 	out, _, err := run(t, allCaps, "status", "--socket", sock)
@@ -181,6 +183,7 @@ func TestStatusOutput(t *testing.T) {
 		"198.18.0.21  down      down    1       02:00:00:00:00:21  0        0 B      health check failing: status 503",
 		"198.18.0.22  draining  up      2       02:00:00:00:00:22  123k     7.0 MiB  drained by an operator",
 		"note: service web",
+		"VI_1  eth0   51    BACKUP  100 (configured 150)  198.18.0.11  198.18.1.100/32  -",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)

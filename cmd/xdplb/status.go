@@ -118,6 +118,22 @@ func writeStatus(w io.Writer, st api.Status, now time.Time) error {
 			return err
 		}
 	}
+	if len(st.VRRP) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "VRRP\tIFACE\tVRID\tSTATE\tPRIORITY\tMASTER\tADDRESSES\tFAULTS")
+		for _, in := range st.VRRP {
+			prio := fmt.Sprint(in.Priority)
+			if in.EffectivePriority != in.Priority {
+				prio = fmt.Sprintf("%d (configured %d)", in.EffectivePriority, in.Priority)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.State, prio,
+				statusOr(in.Master), strings.Join(in.Addresses, ","), statusOr(strings.Join(in.Faults, ",")))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(st.Notes) > 0 {
 		fmt.Fprintln(w)
 		for _, n := range st.Notes {
@@ -125,6 +141,13 @@ func writeStatus(w io.Writer, st api.Status, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+func statusOr(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func statusAge(now, t time.Time) string {

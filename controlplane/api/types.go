@@ -118,11 +118,22 @@ type MapMemory struct {
 
 // VRRPInstance is the state of one VRRP instance.
 type VRRPInstance struct {
-	Name      string   `json:"name"`
-	Interface string   `json:"interface"`
-	VRID      uint8    `json:"vrid"`
-	State     string   `json:"state"`
-	Priority  uint8    `json:"priority"`
+	Name      string `json:"name"`
+	Interface string `json:"interface"`
+	VRID      uint8  `json:"vrid"`
+	// State is INIT, BACKUP, MASTER or FAULT.
+	State string `json:"state"`
+	// Priority is the configured priority, EffectivePriority the one
+	// advertised after the tracked scripts, interfaces and services.
+	Priority          uint8 `json:"priority"`
+	EffectivePriority uint8 `json:"effective_priority"`
+	// Master is the current master's address, as far as this director
+	// knows.
+	Master string `json:"master,omitempty"`
+	// Group is the sync group the instance belongs to, if any.
+	Group string `json:"group,omitempty"`
+	// Faults names the failing trackers that hold the instance in FAULT.
+	Faults    []string `json:"faults,omitempty"`
 	Addresses []string `json:"addresses"`
 }
 

@@ -121,6 +121,7 @@ type Daemon struct {
 	mon        *health.Monitor
 	checkers   map[string]health.Checker
 	lastReload *api.ReloadStatus
+	vrrp       *vrrpRunner
 	idle       []func()
 	resolving  bool
 	hopResults chan map[netip.Addr]*hop
@@ -345,6 +346,16 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("start health checks: %w", err)
 	}
 
+	eng.onStarved = func(name string, starved bool) { d.vrrp.setService(name, !starved) }
+	if d.vrrp, err = startVRRP(ctx, cfg, d.opts.InNS, d.log, d.serviceUp); err != nil {
+		return err
+	}
+	defer func() {
+		if verr := d.vrrp.stop(); verr != nil {
+			err = errors.Join(err, verr)
+		}
+	}()
+
 	neighCh, err := d.opts.WatchNeighbours(ctx, cfg.Director.Interface)
 	if err != nil {
 		d.log.Warn("cannot follow the neighbour table; next hops are refreshed periodically only", "iface", cfg.Director.Interface, "err", err)
@@ -492,6 +503,18 @@ func (d *Daemon) transition(tr health.Transition) {
 	if d.eng.setHealth(t.key, tr.To == health.Up) {
 		d.metrics.ObserveDecisionToMap(d.opts.Clock.Now().Sub(tr.At))
 	}
+}
+
+// serviceUp reports whether the service called name has a backend that
+// takes new flows, for VRRP's track_services.
+func (d *Daemon) serviceUp(name string) bool {
+	for vip, s := range d.eng.services {
+		if s.name == name {
+			_, applied := d.eng.applied[vip]
+			return applied && !d.eng.starved[vip]
+		}
+	}
+	return false
 }
 
 // observe records a completed check in the metrics.

@@ -135,9 +135,18 @@
 //
 // # VRRP
 //
-// The configuration's vrrp section is parsed and checked with the rest,
-// but this daemon does not run VRRP instances yet: a reload that changes
-// the section logs that it has no effect. Daemon.Run is where a vrrp.Router
-// built from it would start, and api.Status.VRRP where its state would be
-// reported.
+// The instances of the configuration's vrrp section run in the daemon, in
+// a vrrp.Router: one raw socket, address announcer and link tracker per
+// interface, the track scripts, and for each tracked service a flag the
+// daemon keeps equal to "the service has a backend that takes new flows",
+// so a director whose backends are all gone gives its VIPs up.
+// notify_master, notify_backup and notify_fault run on the matching state
+// changes (at most 10 s each); notify runs on every change. `xdplb status`
+// shows each instance's state, priorities and master. A reload that
+// changes the vrrp section restarts the instances: the old ones stop
+// gracefully (a master sends priority 0, so a backup takes over at once)
+// and the new ones start as a restarted director's would, preempting back
+// if they should. Stopping the daemon stops them the same way; a daemon
+// killed with SIGKILL stops advertising and the backup takes over after
+// its master-down interval.
 package daemon

@@ -89,6 +89,10 @@ type engine struct {
 	// Maglev table per VIP) changes only then.
 	vipGen uint64
 
+	// onStarved, when set, is told when a service loses its last
+	// backend that takes new flows (true) or gets one back (false).
+	onStarved func(service string, starved bool)
+
 	// onApplied, when set, is told about every VIP written (tests).
 	onApplied func(loader.VIP, controlplane.Result)
 }
@@ -396,9 +400,15 @@ func (e *engine) checkStarved(s *service, applied controlplane.Service) {
 		e.starved[s.vip] = true
 		e.log.Error("service has no backend taking new flows: "+starvedAction(draining),
 			"service", s.name, "vip", s.vip.String(), "backends", len(applied.Backends), "draining", draining)
+		if e.onStarved != nil {
+			e.onStarved(s.name, true)
+		}
 	case active > 0 && e.starved[s.vip]:
 		delete(e.starved, s.vip)
 		e.log.Info("service forwards new flows again", "service", s.name, "vip", s.vip.String(), "active", active)
+		if e.onStarved != nil {
+			e.onStarved(s.name, false)
+		}
 	}
 }
 

@@ -239,8 +239,8 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config, chk map[st
 		d.metricsSrv.start()
 		d.log.Info("metrics endpoint moved", "metrics_listen", cfg.Director.MetricsListen)
 	}
-	if len(changes.Instances.Added)+len(changes.Instances.Removed)+len(changes.Instances.Changed) > 0 {
-		d.log.Warn("the vrrp section changed, but this daemon does not run VRRP instances; run keepalived (or a separate VRRP speaker) for the VIPs")
+	if setChanged(changes.Instances) || setChanged(changes.SyncGroups) {
+		d.restartVRRP(ctx, cfg)
 	}
 	summary := changes.String()
 	if changes.Empty() {
@@ -252,6 +252,21 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config, chk map[st
 	return summary, nil
 }
 
+// restartVRRP replaces the VRRP instances with those of cfg. The old ones
+// stop gracefully (a master sends priority 0, so a backup takes over at
+// once) and the new ones start as a restarted director's would.
+func (d *Daemon) restartVRRP(ctx context.Context, cfg *config.Config) {
+	d.log.Warn("the vrrp section changed: restarting the VRRP instances; a master hands over while they restart")
+	if err := d.vrrp.stop(); err != nil {
+		d.log.Error("stop VRRP", "err", err)
+	}
+	v, err := startVRRP(ctx, cfg, d.opts.InNS, d.log, d.serviceUp)
+	if err != nil {
+		d.log.Error("VRRP not running after the reload", "err", err)
+	}
+	d.vrrp = v
+}
+
 // syncHealth copies the monitor's verdicts into the engine, for targets
 // whose backend changed service or that the monitor knew before.
 func (d *Daemon) syncHealth(targets map[string]target) {
@@ -260,6 +275,10 @@ func (d *Daemon) syncHealth(targets map[string]target) {
 			d.eng.setHealth(t.key, st.State == health.Up)
 		}
 	}
+}
+
+func setChanged(c config.SetChanges) bool {
+	return len(c.Added)+len(c.Removed)+len(c.Changed) > 0
 }
 
 func sortedOf(svcs map[loader.VIP]*service) []*service {

@@ -39,6 +39,7 @@ type view struct {
 	reload   *api.ReloadStatus
 	att      Attachment
 	mapsGen  uint64
+	vrrp     *vrrpRunner
 }
 
 // snapshot copies the loop's state; it runs in the loop.
@@ -52,6 +53,7 @@ func (d *Daemon) snapshot() view {
 		loaded:  d.cfgLoaded,
 		att:     d.att,
 		mapsGen: d.eng.vipGen,
+		vrrp:    d.vrrp,
 	}
 	if d.lastReload != nil {
 		r := *d.lastReload
@@ -100,6 +102,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		ConfigLoaded: v.loaded,
 		LastReload:   v.reload,
 		Services:     []api.Service{},
+		VRRP:         v.vrrp.status(),
 	}
 	for _, sv := range v.services {
 		s := sv.svc

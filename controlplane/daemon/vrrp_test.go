@@ -1,0 +1,128 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/xdplb/xdplb/controlplane/api"
+	"github.com/xdplb/xdplb/internal/netns"
+)
+
+// TestDaemonRunsVRRP: the configuration's VRRP instance runs in the
+// daemon: alone on its link it becomes master and puts the VIP on the
+// interface, its track_services weight follows the service's backends as
+// the health checks see them, `status` reports it, and a stop releases the
+// address.
+func TestDaemonRunsVRRP(t *testing.T) {
+	b := loadBalancer(t)
+	env := netns.New(t)
+	dns, pns := env.NS("d"), env.NS("p")
+	dl, _ := env.Veth(dns, "d0", pns, "p0")
+	dns.AddAddr(dl, netip.MustParsePrefix("198.18.0.10/24"))
+	servers := map[string]*flipServer{}
+	for _, a := range []string{"198.18.0.21", "198.18.0.22"} {
+		dns.AddAddr("lo", netip.MustParsePrefix(a+"/32"))
+		s := &flipServer{}
+		s.status.Store(200)
+		servers[a] = s
+		serveIn(t, dns, a+":8080", s)
+	}
+	dirs := newDirs(t)
+	dirs.write(t, fmt.Sprintf(`director:
+  interface: %[1]s
+  source_address: 198.18.0.10
+  api_socket: %[2]s
+  state_dir: %[3]s
+services:
+  - name: web
+    vip: 198.18.1.100
+    port: 80
+    forwarding: dr
+    backends:
+      - address: 198.18.0.21
+      - address: 198.18.0.22
+    health_check:
+      type: http
+      port: 8080
+      interval: 50ms
+      timeout: 40ms
+      rise: 1
+      fall: 1
+vrrp:
+  instances:
+    - name: VI_1
+      interface: %[1]s
+      virtual_router_id: 51
+      priority: 150
+      version: 3
+      advert_interval: 100ms
+      virtual_addresses: [198.18.1.100/32]
+      track_services:
+        - service: web
+          weight: -50
+`, dl, dirs.socket, dirs.state))
+	r := start(t, withFakes(Options{ConfigPath: dirs.config, Open: fakeOpen(b), InNS: dns.Do}), dirs.socket)
+
+	instance := func() api.VRRPInstance {
+		t.Helper()
+		st := mustStatus(t, r.client)
+		if len(st.VRRP) != 1 {
+			t.Fatalf("status lists %d VRRP instances, want 1", len(st.VRRP))
+		}
+		return st.VRRP[0]
+	}
+	hasVIP := func() bool {
+		addrs, err := dns.Netlink().AddrList(dns.Link(dl), netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if a.IP.String() == "198.18.1.100" {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, 5*time.Second, "VI_1 master", func() bool { return instance().State == "MASTER" })
+	waitFor(t, 5*time.Second, "VIP on the interface", hasVIP)
+	if in := instance(); in.EffectivePriority != 150 || in.VRID != 51 || in.Interface != dl {
+		t.Errorf("instance %+v, want VRID 51 on %s at priority 150", in, dl)
+	}
+
+	// Every backend of web fails: the tracked service lowers the priority.
+	servers["198.18.0.21"].status.Store(503)
+	servers["198.18.0.22"].status.Store(503)
+	waitFor(t, 5*time.Second, "priority lowered by the starved service", func() bool { return instance().EffectivePriority == 100 })
+	servers["198.18.0.22"].status.Store(200)
+	waitFor(t, 5*time.Second, "priority back", func() bool { return instance().EffectivePriority == 150 })
+
+	// A reload that changes the instance restarts it with the new
+	// settings.
+	body, err := os.ReadFile(dirs.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs.write(t, strings.Replace(string(body), "priority: 150", "priority: 120", 1))
+	if _, err := r.client.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "restarted instance master at 120", func() bool {
+		in := instance()
+		return in.State == "MASTER" && in.Priority == 120 && in.EffectivePriority == 120
+	})
+
+	// A graceful stop hands over: the address goes.
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if hasVIP() {
+		t.Error("VIP still on the interface after the daemon stopped")
+	}
+}
