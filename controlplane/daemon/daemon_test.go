@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -101,6 +104,18 @@ type running struct {
 	stop   func() error
 }
 
+// freeLoopbackPort returns a 127.0.0.1 address with a port nothing
+// listens on now.
+func freeLoopbackPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // withFakes completes opts for a daemon without an interface: next hops
 // from staticResolver, no neighbour table to follow.
 func withFakes(opts Options) Options {
@@ -175,7 +190,8 @@ func backendOf(t *testing.T, st api.Status, service, addr string) api.Backend {
 // drain holds, and the restart writes nothing to the maps.
 func TestDaemonDrainPersists(t *testing.T) {
 	dirs := newDirs(t)
-	dirs.write(t, dirs.director("")+apiServices)
+	metricsAddr := freeLoopbackPort(t)
+	dirs.write(t, dirs.director("  metrics_listen: "+metricsAddr+"\n")+apiServices)
 	dp := newFakeDP(1021)
 	var logs logBuffer
 	opts := withFakes(Options{ConfigPath: dirs.config, Open: fakeOpen(dp), Log: logs.logger()})
@@ -205,6 +221,23 @@ func TestDaemonDrainPersists(t *testing.T) {
 	}
 	if b := backendOf(t, st, "web", "198.18.0.21"); b.State != "draining" || b.Admin != "draining" || b.Reason != "drained by an operator" {
 		t.Errorf("status of the drained backend: %+v", b)
+	}
+	// The metrics endpoint says the same.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`xdplb_backend_state{backend="198.18.0.21",service="web",state="draining",vip="198.18.1.100:80/tcp"} 1`,
+		`xdplb_service_active_backends{service="web",vip="198.18.1.100:80/tcp"} 1`,
+		"xdplb_build_info{",
+		"process_resident_memory_bytes",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 	saved, err := os.ReadFile(filepath.Join(dirs.state, stateFile))
 	if err != nil || !strings.Contains(string(saved), `"admin": "draining"`) {
