@@ -541,3 +541,39 @@ func rawSocket(link string) (*rawConn, error) {
 	}
 	return openRaw(ifi.Index)
 }
+
+// TestDemo runs the demo of `make demo` under a prefix of its own: every
+// step must behave, and the lab must be gone afterwards.
+func TestDemo(t *testing.T) {
+	testenv.Privileged(t)
+	prefix := uniquePrefix(t)
+	o := lab.Options{
+		Prefix:  prefix,
+		RunDir:  t.TempDir(),
+		PinRoot: filepath.Join(loader.DefaultPinRoot+"-e2e", prefix+"lab"),
+		Binary:  buildXdplb(t),
+	}
+	t.Cleanup(func() {
+		lab.Down(o)
+		os.Remove(filepath.Dir(o.PinRoot))
+	})
+	var out bytes.Buffer
+	err := lab.Demo(context.Background(), &out, lab.DefaultTopology(), o, lab.DemoConfig{Requests: 200})
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	for _, want := range []string{"Bring the lab up", "requests through each VIP", "the health check takes it out", "xdplb status", "xdplb stats", "demo passed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the demo's output lacks %q", want)
+		}
+	}
+	if left, _ := labnet.List(prefix); len(left) > 0 {
+		t.Errorf("the demo left namespaces behind: %v", left)
+	}
+	for _, dir := range []string{o.RunDir, o.PinRoot} {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("the demo left %s behind", dir)
+		}
+	}
+}
