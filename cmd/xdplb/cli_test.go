@@ -90,7 +90,7 @@ func TestBadArgumentsAreUsageErrors(t *testing.T) {
 		// Command line shape.
 		{"unknown flag", []string{"vip", "add", vip, "--forwarding", "dr", "--bogus"}, "unknown flag: --bogus"},
 		{"unknown command", []string{"viip", "list"}, "did you mean vip"},
-		{"unknown subcommand", []string{"backend", "remove", vip, "198.18.0.21"}, "choose one of: add, del, set"},
+		{"unknown subcommand", []string{"backend", "remove", vip, "198.18.0.21"}, "choose one of: add, del, drain, set, undrain"},
 		{"missing argument", []string{"backend", "add", vip}, "missing ADDR"},
 		{"extra argument", []string{"vip", "del", vip, "198.18.1.101:80/tcp"}, "unexpected"},
 		{"arguments to list", []string{"vip", "list", "all"}, "takes no arguments"},
