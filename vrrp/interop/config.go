@@ -35,6 +35,11 @@ type Instance struct {
 	Password  string
 	Addresses []netip.Prefix
 	NoPreempt bool
+	// UnicastPeers switch the instance from multicast to unicast
+	// (unicast_peer), sent from UnicastSource (unicast_src_ip) when it is
+	// set, else from the interface's primary address.
+	UnicastSource netip.Addr
+	UnicastPeers  []netip.Addr
 	// GARP is written as garp_master_repeat, garp_master_delay and
 	// garp_master_refresh, with the meaning [vrrp.GARP] gives them: zero
 	// fields keep keepalived's defaults and a negative Delay sends a single
@@ -91,6 +96,16 @@ func (c Config) Render(notifyFIFO string) ([]byte, error) {
 		}
 		if g.Refresh > 0 {
 			fmt.Fprintf(&b, "    garp_master_refresh %s\n", seconds(g.Refresh))
+		}
+		if in.UnicastSource.IsValid() {
+			fmt.Fprintf(&b, "    unicast_src_ip %s\n", in.UnicastSource)
+		}
+		if len(in.UnicastPeers) > 0 {
+			b.WriteString("    unicast_peer {\n")
+			for _, p := range in.UnicastPeers {
+				fmt.Fprintf(&b, "        %s\n", p)
+			}
+			b.WriteString("    }\n")
 		}
 		if in.Password != "" {
 			fmt.Fprintf(&b, "    authentication {\n        auth_type PASS\n        auth_pass %s\n    }\n", in.Password)
@@ -160,6 +175,14 @@ func (in Instance) check() error {
 	for _, p := range in.Addresses {
 		if !p.IsValid() || !p.Addr().Is4() {
 			return fmt.Errorf("virtual address %v is not IPv4", p)
+		}
+	}
+	if in.UnicastSource.IsValid() && !in.UnicastSource.Is4() {
+		return fmt.Errorf("unicast source %v is not IPv4", in.UnicastSource)
+	}
+	for _, p := range in.UnicastPeers {
+		if !p.Is4() {
+			return fmt.Errorf("unicast peer %v is not IPv4", p)
 		}
 	}
 	if in.GARP.Delay > 0 && in.GARP.Delay%time.Second != 0 {

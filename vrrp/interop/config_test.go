@@ -29,7 +29,9 @@ func v3Instance() Instance {
 	return Instance{
 		Name: "VI_1", Interface: "eth0", VRID: 51, Version: vrrp.V3, Priority: 100,
 		Interval: 100 * time.Millisecond, Addresses: []netip.Prefix{vip}, NoPreempt: true,
-		GARP: vrrp.GARP{Delay: 2 * time.Second, Interval: 50 * time.Millisecond, Refresh: 60 * time.Second},
+		UnicastSource: netip.MustParseAddr("198.18.0.2"),
+		UnicastPeers:  []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.3")},
+		GARP:          vrrp.GARP{Delay: 2 * time.Second, Interval: 50 * time.Millisecond, Refresh: 60 * time.Second},
 	}
 }
 
@@ -86,6 +88,11 @@ vrrp_instance VI_1 {
     nopreempt
     garp_master_delay 2
     garp_master_refresh 60
+    unicast_src_ip 198.18.0.2
+    unicast_peer {
+        198.18.0.1
+        198.18.0.3
+    }
     virtual_ipaddress {
         198.18.0.100/32
     }
@@ -125,6 +132,8 @@ func TestRenderRejects(t *testing.T) {
 		{name: "ipv6 address", tweak: func(in *Instance) { in.Addresses = []netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")} }, want: "not IPv4"},
 		{name: "name with a brace", tweak: func(in *Instance) { in.Name = "VI{" }, want: "name"},
 		{name: "interface name too long", tweak: func(in *Instance) { in.Interface = "abcdefghijklmnop" }, want: "interface name"},
+		{name: "ipv6 unicast peer", tweak: func(in *Instance) { in.UnicastPeers = []netip.Addr{netip.MustParseAddr("2001:db8::1")} }, want: "unicast peer"},
+		{name: "ipv6 unicast source", tweak: func(in *Instance) { in.UnicastSource = netip.MustParseAddr("2001:db8::1") }, want: "unicast source"},
 		{name: "garp delay in ms", tweak: func(in *Instance) { in.GARP.Delay = 1500 * time.Millisecond }, want: "whole seconds"},
 		{name: "fifo path with a space", tweak: func(*Instance) {}, fifo: "/tmp/a b", want: "notify fifo"},
 	}
@@ -163,6 +172,7 @@ func TestParseEvent(t *testing.T) {
 		{line: `INSTANCE "VI_1" BACKUP 100` + "\n", want: Event{Kind: "INSTANCE", Name: "VI_1", State: "BACKUP", Priority: 100}},
 		{line: `INSTANCE "VI 1" STOP 0`, want: Event{Kind: "INSTANCE", Name: "VI 1", State: "STOP", Priority: 0}},
 		{line: `GROUP "G1" FAULT`, want: Event{Kind: "GROUP", Name: "G1", State: "FAULT", Priority: -1}},
+		{line: `INSTANCE "VI_1" MASTER_RX_LOWER_PRI 150`, want: Event{Kind: "INSTANCE", Name: "VI_1", State: "MASTER_RX_LOWER_PRI", Priority: 150}},
 		{line: `INSTANCE VI_1 MASTER 200`, bad: true},
 		{line: `INSTANCE "VI_1 MASTER 200`, bad: true},
 		{line: `INSTANCE "VI_1" MASTER`, bad: true},
@@ -192,6 +202,17 @@ const dump = `[{"data":{"iname":"VI_1","ifp_ifname":"xkq2va","master_priority":0
 "stats":{"advert_rcvd":4,"advert_sent":2,"become_master":1,"release_master":0,"packet_len_err":0,
 "advert_interval_err":0,"ip_ttl_err":0,"invalid_type_rcvd":0,"addr_list_err":0,"invalid_authtype":0,
 "authtype_mismatch":0,"auth_failure":3,"pri_zero_rcvd":1,"pri_zero_sent":0}}]`
+
+func TestEventIsState(t *testing.T) {
+	for state, want := range map[string]bool{
+		"MASTER": true, "BACKUP": true, "FAULT": true, "STOP": true, "DELETED": true,
+		"MASTER_RX_LOWER_PRI": false, "": false,
+	} {
+		if got := (Event{State: state}).IsState(); got != want {
+			t.Errorf("IsState(%q) = %v, want %v", state, got, want)
+		}
+	}
+}
 
 func TestParseStats(t *testing.T) {
 	got, err := parseStats([]byte(dump))

@@ -41,11 +41,13 @@ func TestKeepalivedMasterXDPLBBackup(t *testing.T) {
 
 func keepalivedMaster(t *testing.T, p proto) []timing {
 	l := newLAN(t)
+	// The backup joins a running master, so it never wins the first
+	// election however late either process starts.
 	k := l.keepalived(p, 200)
+	waitState(t, k, "MASTER", p.startup())
 	x := l.xdplb(p, 100)
 
 	// Both agree that keepalived is master.
-	waitState(t, k, "MASTER", p.startup())
 	waitFor(t, p.startup(), "xdplb backup of keepalived, 3 adverts in", func() bool {
 		in := x.status()
 		return in.State == vrrp.Backup && in.Master == kAddr && in.MasterPriority == 200 && in.Counters.AdvertsReceived >= 3
@@ -154,10 +156,10 @@ func TestXDPLBMasterKeepalivedBackup(t *testing.T) {
 func xdplbMaster(t *testing.T, p proto) []timing {
 	l := newLAN(t)
 	x := l.xdplb(p, 200)
+	waitFor(t, p.startup(), "xdplb master", func() bool { return x.status().State == vrrp.Master })
 	k := l.keepalived(p, 100)
 
 	// Both agree that xdplb is master, and keepalived hears it.
-	waitFor(t, p.startup(), "xdplb master", func() bool { return x.status().State == vrrp.Master })
 	waitState(t, k, "BACKUP", p.startup())
 	xAdv, mark := l.wire(l.cap.Mark(), 2*p.interval, "xdplb's advert", advertFrom(xAddr, 200))
 	checkAdvert(t, xAdv, p, 200, xAddr, l.x.MAC(l.xLink))

@@ -46,7 +46,9 @@ type Event struct {
 	// Kind is INSTANCE or GROUP.
 	Kind string
 	Name string
-	// State is MASTER, BACKUP, FAULT or STOP.
+	// State is MASTER, BACKUP, FAULT, STOP or DELETED; or, for an event
+	// that changes no state, its name, such as MASTER_RX_LOWER_PRI (a
+	// master heard a lower priority).
 	State string
 	// Priority is the instance's priority; -1 for a group.
 	Priority int
@@ -175,6 +177,30 @@ func (k *Keepalived) Events() []Event {
 	return append([]Event(nil), k.events...)
 }
 
+// IsState reports whether the event reports a state, rather than
+// something that happened in one (MASTER_RX_LOWER_PRI).
+func (e Event) IsState() bool {
+	switch e.State {
+	case "MASTER", "BACKUP", "FAULT", "STOP", "DELETED":
+		return true
+	}
+	return false
+}
+
+// Transitions returns the states keepalived reported for the instance,
+// oldest first.
+func (k *Keepalived) Transitions(instance string) []Event {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []Event
+	for _, e := range k.events {
+		if e.Kind == "INSTANCE" && e.Name == instance && e.IsState() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // State returns the last state keepalived reported for the instance, or ""
 // before the first report.
 func (k *Keepalived) State(instance string) string {
@@ -186,7 +212,7 @@ func (k *Keepalived) last(instance string) (Event, <-chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for i := len(k.events) - 1; i >= 0; i-- {
-		if e := k.events[i]; e.Kind == "INSTANCE" && e.Name == instance {
+		if e := k.events[i]; e.Kind == "INSTANCE" && e.Name == instance && e.IsState() {
 			return e, k.wake
 		}
 	}

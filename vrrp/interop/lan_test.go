@@ -63,15 +63,26 @@ func (p proto) skew(prio uint8) time.Duration {
 func (p proto) mdi(prio uint8) time.Duration { return 3*p.interval + p.skew(prio) }
 
 // lan is one test's link: xdplb in namespace x, keepalived in k, an
-// observer in o capturing everything, all on a bridge in s.
+// observer in o capturing everything, all on a bridge in s that floods
+// every frame to every port, as a hub or a mirror port would, so the
+// observer sees unicast adverts too.
 type lan struct {
 	t            *testing.T
-	x, k, o      *netns.NS
+	sw, x, k, o  *netns.NS
 	xLink, kLink string
+	xAddr, kAddr netip.Addr
 	cap          *interop.Capture
 }
 
+// newLAN builds the link with xdplb on xAddr and keepalived on kAddr.
 func newLAN(t *testing.T) *lan {
+	t.Helper()
+	return newLANWith(t, xAddr, kAddr)
+}
+
+// newLANWith builds the link with the given addresses for xdplb and
+// keepalived, in 198.18.0.0/24.
+func newLANWith(t *testing.T, xa, ka netip.Addr) *lan {
 	t.Helper()
 	testenv.Privileged(t)
 	testenv.Command(t, "keepalived")
@@ -81,11 +92,15 @@ func newLAN(t *testing.T) *lan {
 	sx, xl := e.Veth(s, "sx", x, "xe")
 	sk, kl := e.Veth(s, "sk", k, "ke")
 	so, ol := e.Veth(s, "so", o, "oe")
-	e.Bridge(s, "br", sx, sk, so)
-	x.AddAddr(xl, netip.PrefixFrom(xAddr, 24))
-	k.AddAddr(kl, netip.PrefixFrom(kAddr, 24))
+	br := e.Bridge(s, "br", sx, sk, so)
+	// Ageing time 0: the bridge learns no address and floods everything.
+	if _, err := s.Exec("ip", "link", "set", br, "type", "bridge", "ageing_time", "0"); err != nil {
+		t.Fatal(err)
+	}
+	x.AddAddr(xl, netip.PrefixFrom(xa, 24))
+	k.AddAddr(kl, netip.PrefixFrom(ka, 24))
 	o.AddAddr(ol, netip.PrefixFrom(oAddr, 24))
-	l := &lan{t: t, x: x, k: k, o: o, xLink: xl, kLink: kl}
+	l := &lan{t: t, sw: s, x: x, k: k, o: o, xLink: xl, kLink: kl, xAddr: xa, kAddr: ka}
 	if err := o.Do(func() (err error) { l.cap, err = interop.Listen(ol); return err }); err != nil {
 		t.Fatal(err)
 	}
@@ -95,14 +110,19 @@ func newLAN(t *testing.T) *lan {
 
 // keepalived starts keepalived in namespace k with priority prio, and
 // kills it when the test ends, logging its output if the test failed.
-func (l *lan) keepalived(p proto, prio uint8) *interop.Keepalived {
+// tweaks change the instance before it starts.
+func (l *lan) keepalived(p proto, prio uint8, tweaks ...func(*interop.Instance)) *interop.Keepalived {
 	t := l.t
 	t.Helper()
-	cfg := interop.Config{RouterID: "k", Instances: []interop.Instance{{
+	in := interop.Instance{
 		Name: "VI_1", Interface: l.kLink, VRID: p.vrid, Version: p.version,
 		Priority: prio, Interval: p.interval, Password: p.password,
 		Addresses: []netip.Prefix{vip},
-	}}}
+	}
+	for _, tw := range tweaks {
+		tw(&in)
+	}
+	cfg := interop.Config{RouterID: "k", Instances: []interop.Instance{in}}
 	k, err := interop.Start(l.k.Name, t.TempDir(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -158,8 +178,8 @@ type director struct {
 }
 
 // xdplb starts a Router with one instance, VI_1, of priority prio in
-// namespace x.
-func (l *lan) xdplb(p proto, prio uint8) *director {
+// namespace x. tweaks change the instance before it starts.
+func (l *lan) xdplb(p proto, prio uint8, tweaks ...func(*vrrp.InstanceConfig)) *director {
 	t := l.t
 	t.Helper()
 	d := &director{t: t, done: make(chan struct{})}
@@ -182,10 +202,13 @@ func (l *lan) xdplb(p proto, prio uint8) *director {
 	in := vrrp.InstanceConfig{
 		Name: "VI_1", Interface: l.xLink, VRID: p.vrid, Version: p.version,
 		Priority: prio, Interval: p.interval, Addresses: []netip.Prefix{vip},
-		Source: xAddr, Transport: d.tr, Announcer: d.ann,
+		Source: l.xAddr, Transport: d.tr, Announcer: d.ann,
 	}
 	if p.password != "" {
 		in.AuthType, in.Password = vrrp.AuthPass, p.password
+	}
+	for _, tw := range tweaks {
+		tw(&in)
 	}
 	d.r, err = vrrp.NewRouter(vrrp.Config{
 		Instances: []vrrp.InstanceConfig{in},
