@@ -228,14 +228,17 @@ func foMeasure(ctx context.Context, log *slog.Logger, t *foTopo, capture *intero
 	}
 	startup := c.mdi() + 5*time.Second
 
-	// A (the master) starts first, B second, so B never wins the first
-	// election.
+	// A (the master) starts first; B joins once A advertises, so B never
+	// wins the first election however slowly a process starts.
 	mark := capture.Mark()
 	a, err := start("a", 200, foAddrA)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { a.stop() }()
+	if _, _, err := wait(mark, startup, "A's first advert", isA(200)); err != nil {
+		return nil, err
+	}
 	b, err := start("b", foBackupPrio, foAddrB)
 	if err != nil {
 		return nil, err
