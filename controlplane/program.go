@@ -3,8 +3,10 @@ package controlplane
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -17,10 +19,33 @@ import (
 // desired Services, with as few map writes as it takes. The CLI and the
 // daemon both program the balancer through it. A Programmer must not be
 // used by two goroutines at once.
+//
+// A Programmer remembers, per VIP index, a 64-bit hash of the last Maglev
+// table it wrote or found in place, and trusts it: Apply reads a table
+// back from the map (65537 slots take milliseconds) only for a VIP it has
+// no hash of, the first time after it was created, which is how a
+// restarted daemon adopts the tables an earlier run wrote. A table
+// changed behind a warm Programmer's back is not noticed: it is replaced
+// only when the desired table changes, or by a new Programmer. The daemon
+// owns the maps while it runs (the CLI goes through its API, and the pin
+// directory's lock keeps other writers out), so nothing else writes them;
+// the CLI makes a new Programmer for every command.
 type Programmer struct {
 	dp      Dataplane
 	log     *slog.Logger
 	builder maglev.Builder
+
+	// rings holds, by VIP index, what was last written to or read from
+	// that index's table.
+	rings map[uint32]ringMark
+	seed  maphash.Seed
+}
+
+// ringMark identifies the table a VIP index holds: the VIP it belongs to
+// and a hash of its slots.
+type ringMark struct {
+	vip loader.VIP
+	sum uint64
 }
 
 // NewProgrammer returns a Programmer for dp that logs changes to log.
@@ -28,7 +53,7 @@ func NewProgrammer(dp Dataplane, log *slog.Logger) *Programmer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Programmer{dp: dp, log: log}
+	return &Programmer{dp: dp, log: log, rings: map[uint32]ringMark{}, seed: maphash.MakeSeed()}
 }
 
 // Result says what Apply changed.
@@ -59,7 +84,8 @@ func (r Result) Changed() bool {
 //     but only active backends with a weight enter the table; down ones
 //     are marked down, so flows pinned to them re-hash;
 //   - the table is rebuilt and swapped in only when it differs from the
-//     one in place.
+//     one in place: the one this Programmer last wrote, or, the first
+//     time, the one read back from the map.
 //
 // Writes are ordered so that no packet meets a half-done change: new and
 // promoted backends are written before the table that names them, the new
@@ -143,17 +169,31 @@ func (p *Programmer) Apply(s Service) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("apply %v: %w", s.VIP, err)
 	}
-	old, err := p.dp.Ring(entry.Index)
-	if err != nil {
-		return res, fmt.Errorf("apply %v: read ring: %w", s.VIP, err)
+	sum := p.ringSum(ring)
+	if res.VIPAdded {
+		// A new VIP starts without a table, whatever its index held.
+		delete(p.rings, entry.Index)
 	}
-	if old == nil || !slices.Equal(old, ring) {
+	var stale bool
+	if mark, ok := p.rings[entry.Index]; ok && mark.vip == s.VIP {
+		stale = mark.sum != sum
+	} else {
+		old, err := p.dp.Ring(entry.Index)
+		if err != nil {
+			return res, fmt.Errorf("apply %v: read ring: %w", s.VIP, err)
+		}
+		stale = old == nil || !slices.Equal(old, ring)
+	}
+	if stale {
 		if err := p.dp.SetRing(entry.Index, ring); err != nil {
+			// What the map holds now is unknown: read it back next time.
+			delete(p.rings, entry.Index)
 			return res, fmt.Errorf("apply %v: write ring: %w", s.VIP, err)
 		}
 		res.RingWritten = true
 		p.log.Info("ring written", "vip", s.VIP.String(), "active", activeCount(want))
 	}
+	p.rings[entry.Index] = ringMark{vip: s.VIP, sum: sum}
 
 	// Leaving the active state: after the table no longer names them.
 	for _, lb := range demoted {
@@ -183,6 +223,34 @@ func (p *Programmer) Apply(s Service) (Result, error) {
 	}
 	slices.SortFunc(res.Updated, netip.Addr.Compare)
 	return res, nil
+}
+
+// ringSum hashes a table, slot by slot. With a seed drawn per
+// Programmer, two different tables share a sum with probability 2^-64.
+func (p *Programmer) ringSum(ring []uint32) uint64 {
+	var (
+		h   maphash.Hash
+		buf [4096]byte
+	)
+	h.SetSeed(p.seed)
+	for len(ring) > 0 {
+		n := min(len(ring), len(buf)/4)
+		for i, id := range ring[:n] {
+			binary.LittleEndian.PutUint32(buf[4*i:], id)
+		}
+		h.Write(buf[:4*n])
+		ring = ring[n:]
+	}
+	return h.Sum64()
+}
+
+// forget drops what the Programmer knows of v's table.
+func (p *Programmer) forget(v loader.VIP) {
+	for idx, m := range p.rings {
+		if m.vip == v {
+			delete(p.rings, idx)
+		}
+	}
 }
 
 func (p *Programmer) setBackend(b loader.Backend, vip loader.VIP, msg string) error {
@@ -243,6 +311,7 @@ func activeCount(bs []Backend) int {
 // Delete removes the VIP, its table and every backend slot it owns.
 // The error wraps loader.ErrVIPNotFound when there is no such VIP.
 func (p *Programmer) Delete(v loader.VIP) error {
+	p.forget(v)
 	if err := p.dp.DeleteVIP(v); err != nil {
 		return fmt.Errorf("delete %v: %w", v, err)
 	}
