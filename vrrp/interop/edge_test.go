@@ -43,7 +43,7 @@ func TestUnicastPeers(t *testing.T) {
 
 		// keepalived's unicast advert: to the peer, summed over the peer's
 		// address, which xdplb's packet code verifies.
-		kAdv, _ := l.wire(0, time.Second, "keepalived's unicast advert", advertFrom(kAddr, 200))
+		kAdv, _ := l.wire(0, soon, "keepalived's unicast advert", advertFrom(kAddr, 200))
 		checkUnicast(t, kAdv, kAddr, xAddr, []netip.Addr{vip.Addr(), vip2.Addr()})
 
 		// keepalived stops: xdplb takes over after Skew_Time and sends
@@ -52,8 +52,8 @@ func TestUnicastPeers(t *testing.T) {
 		if err := k.Stop(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		p0, _ := l.wire(mark, time.Second, "keepalived's priority 0", advertFrom(kAddr, 0))
-		xTake, _ := l.wire(mark, v3.mdi(100)+3*time.Second, "xdplb's first advert as master", advertFrom(xAddr, 100))
+		p0, _ := l.wire(mark, soon, "keepalived's priority 0", advertFrom(kAddr, 0))
+		xTake, _ := l.wire(mark, v3.mdi(100)+soon, "xdplb's first advert as master", advertFrom(xAddr, 100))
 		got := timing{"xdplb takeover after keepalived's unicast priority 0", xTake.At.Sub(p0.At), v3.skew(100)}
 		checkUnicast(t, xTake, xAddr, kAddr, []netip.Addr{vip2.Addr(), vip.Addr()})
 		l.vipOn(true)
@@ -62,7 +62,7 @@ func TestUnicastPeers(t *testing.T) {
 		// and preempts.
 		k = l.keepalived(v3, 200, kUnicast)
 		waitState(t, k, "MASTER", v3.startup())
-		waitFor(t, 2*time.Second, "xdplb back to backup", func() bool { return x.status().State == vrrp.Backup })
+		waitFor(t, soon, "xdplb back to backup", func() bool { return x.status().State == vrrp.Backup })
 		if s := l.stats(k); s.Counters["advert_rcvd"] == 0 || len(s.Errors()) != 0 {
 			t.Fatalf("keepalived as backup of xdplb: %d adverts received, errors %v", s.Counters["advert_rcvd"], s.Errors())
 		}
@@ -115,9 +115,9 @@ func TestTieBreakAfterPartition(t *testing.T) {
 			sw.heal()
 			xWins := tt.xa.Compare(tt.ka) > 0
 			if xWins {
-				waitState(t, k, "BACKUP", 2*time.Second)
+				waitState(t, k, "BACKUP", soon)
 			} else {
-				waitFor(t, 2*time.Second, "xdplb backup after healing", func() bool { return x.status().State == vrrp.Backup })
+				waitFor(t, soon, "xdplb backup after healing", func() bool { return x.status().State == vrrp.Backup })
 				if c := x.change(vrrp.Backup); c.Cause != vrrp.CauseTieBreak {
 					t.Fatalf("xdplb left master for %q, want %q", c.Cause, vrrp.CauseTieBreak)
 				}
@@ -187,11 +187,11 @@ func TestLearnsMasterInterval(t *testing.T) {
 				in := x.status()
 				return in.State == vrrp.Backup && in.Master == kAddr && in.MasterAdvertInterval == v3.interval
 			})
-			_, mark := l.wire(l.cap.Mark(), 2*v3.interval, "keepalived's advert", advertFrom(kAddr, 200))
+			_, mark := l.wire(l.cap.Mark(), soon, "keepalived's advert", advertFrom(kAddr, 200))
 			if err := k.Kill(); err != nil {
 				t.Fatal(err)
 			}
-			xTake, end := l.wire(mark, 5*time.Second, "xdplb's first advert as master", advertFrom(xAddr, 100))
+			xTake, end := l.wire(mark, soon, "xdplb's first advert as master", advertFrom(xAddr, 100))
 			kLast, _ := l.cap.Last(end, advertFrom(kAddr, 200))
 			x.noDrops()
 			return []timing{{"xdplb takeover at the learned interval", xTake.At.Sub(kLast.At), v3.mdi(100)}}
@@ -206,10 +206,10 @@ func TestLearnsMasterInterval(t *testing.T) {
 			k := l.keepalived(v3, 100, func(in *interop.Instance) { in.Interval = time.Second })
 			waitState(t, k, "BACKUP", v3.startup())
 			// keepalived learns from the next advert it accepts.
-			_, mark := l.wire(l.cap.Mark(), 2*v3.interval, "xdplb's advert", advertFrom(xAddr, 200))
-			_, mark = l.wire(mark, 2*v3.interval, "xdplb's advert", advertFrom(xAddr, 200))
+			_, mark := l.wire(l.cap.Mark(), soon, "xdplb's advert", advertFrom(xAddr, 200))
+			_, mark = l.wire(mark, soon, "xdplb's advert", advertFrom(xAddr, 200))
 			x.crash()
-			kTake, end := l.wire(mark, 5*time.Second, "keepalived's first advert as master", advertFrom(kAddr, 100))
+			kTake, end := l.wire(mark, soon, "keepalived's first advert as master", advertFrom(kAddr, 100))
 			xLast, _ := l.cap.Last(end, advertFrom(xAddr, 200))
 			return []timing{{"keepalived takeover at the learned interval", kTake.At.Sub(xLast.At), v3.mdi(100)}}
 		})
@@ -255,7 +255,7 @@ func TestMisconfiguredPeers(t *testing.T) {
 			k := l.keepalived(v2, 100, tt.k)
 			waitFor(t, v2.startup(), "xdplb master", func() bool { return x.status().State == vrrp.Master })
 			waitState(t, k, "MASTER", v2.startup()+3*time.Second)
-			waitFor(t, 3*time.Second, "xdplb counting "+tt.xDrop.String(), func() bool {
+			waitFor(t, soon, "xdplb counting "+tt.xDrop.String(), func() bool {
 				return x.status().Counters.Drops[tt.xDrop] > 0
 			})
 			in := x.status()

@@ -63,25 +63,25 @@ func keepalivedMaster(t *testing.T, p proto) []timing {
 
 	// keepalived's advert, decoded by xdplb's packet code and equal to what
 	// xdplb would send in its place.
-	kAdv, _ := l.wire(0, time.Second, "keepalived's advert", advertFrom(kAddr, 200))
+	kAdv, _ := l.wire(0, soon, "keepalived's advert", advertFrom(kAddr, 200))
 	checkAdvert(t, kAdv, p, 200, kAddr, l.k.MAC(l.kLink))
-	kGARP, _ := l.wire(0, time.Second, "keepalived's gratuitous ARP", garpFrom(l.k.MAC(l.kLink)))
+	kGARP, _ := l.wire(0, soon, "keepalived's gratuitous ARP", garpFrom(l.k.MAC(l.kLink)))
 
 	// keepalived crashes right after an advert, the worst moment: xdplb
 	// takes over Master_Down_Interval after that advert.
 	var timings []timing
-	_, mark := l.wire(l.cap.Mark(), 2*p.interval, "keepalived's next advert", advertFrom(kAddr, 200))
+	_, mark := l.wire(l.cap.Mark(), soon, "keepalived's next advert", advertFrom(kAddr, 200))
 	killed := time.Now()
 	if err := k.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	xTake, end := l.wire(mark, p.mdi(100)+3*time.Second, "xdplb's first advert as master", advertFrom(xAddr, 100))
+	xTake, end := l.wire(mark, p.mdi(100)+soon, "xdplb's first advert as master", advertFrom(xAddr, 100))
 	kLast, _ := l.cap.Last(end, advertFrom(kAddr, 200))
 	if !kLast.At.Before(killed) {
 		t.Fatalf("keepalived advertised at %v, after it was killed at %v", kLast.At, killed)
 	}
 	timings = append(timings, timing{"xdplb takeover after keepalived's last advert", xTake.At.Sub(kLast.At), p.mdi(100)})
-	waitFor(t, time.Second, "xdplb master", func() bool { return x.status().State == vrrp.Master })
+	waitFor(t, soon, "xdplb master", func() bool { return x.status().State == vrrp.Master })
 	if c := x.change(vrrp.Master); c.Cause != vrrp.CauseMasterDown {
 		t.Fatalf("xdplb became master for %q, want %q", c.Cause, vrrp.CauseMasterDown)
 	}
@@ -101,14 +101,14 @@ func keepalivedMaster(t *testing.T, p proto) []timing {
 	// keepalived's.
 	checkAdvert(t, xTake, p, 100, xAddr, l.x.MAC(l.xLink))
 	sameAdvert(t, kAdv, xTake)
-	xGARP, _ := l.wire(mark, time.Second, "xdplb's gratuitous ARP", garpFrom(l.x.MAC(l.xLink)))
+	xGARP, _ := l.wire(mark, soon, "xdplb's gratuitous ARP", garpFrom(l.x.MAC(l.xLink)))
 	sameGARP(t, kGARP, xGARP)
 
 	// keepalived returns and preempts; it heard xdplb's adverts meanwhile
 	// and refused none.
 	k = l.keepalived(p, 200)
 	waitState(t, k, "MASTER", p.startup())
-	waitFor(t, 2*time.Second, "xdplb back to backup", func() bool {
+	waitFor(t, soon, "xdplb back to backup", func() bool {
 		in := x.status()
 		return in.State == vrrp.Backup && in.Master == kAddr
 	})
@@ -127,10 +127,10 @@ func keepalivedMaster(t *testing.T, p proto) []timing {
 	if err := k.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	p0, _ := l.wire(mark, time.Second, "keepalived's priority 0", advertFrom(kAddr, 0))
-	xTake, _ = l.wire(mark, p.mdi(100)+3*time.Second, "xdplb's first advert as master", advertFrom(xAddr, 100))
+	p0, _ := l.wire(mark, soon, "keepalived's priority 0", advertFrom(kAddr, 0))
+	xTake, _ = l.wire(mark, p.mdi(100)+soon, "xdplb's first advert as master", advertFrom(xAddr, 100))
 	timings = append(timings, timing{"xdplb takeover after keepalived's priority 0", xTake.At.Sub(p0.At), p.skew(100)})
-	waitFor(t, time.Second, "xdplb master", func() bool { return x.status().State == vrrp.Master })
+	waitFor(t, soon, "xdplb master", func() bool { return x.status().State == vrrp.Master })
 	if in := x.status(); in.Counters.Priority0Received == 0 {
 		t.Fatal("xdplb counted no priority 0 advert")
 	}
@@ -161,10 +161,10 @@ func xdplbMaster(t *testing.T, p proto) []timing {
 
 	// Both agree that xdplb is master, and keepalived hears it.
 	waitState(t, k, "BACKUP", p.startup())
-	xAdv, mark := l.wire(l.cap.Mark(), 2*p.interval, "xdplb's advert", advertFrom(xAddr, 200))
+	xAdv, mark := l.wire(l.cap.Mark(), soon, "xdplb's advert", advertFrom(xAddr, 200))
 	checkAdvert(t, xAdv, p, 200, xAddr, l.x.MAC(l.xLink))
 	for range 3 {
-		_, mark = l.wire(mark, 2*p.interval, "xdplb's advert", advertFrom(xAddr, 200))
+		_, mark = l.wire(mark, soon, "xdplb's advert", advertFrom(xAddr, 200))
 	}
 	s := l.stats(k)
 	if s.State != "BACKUP" || s.MasterPriority != 200 || s.Counters["become_master"] != 0 ||
@@ -179,10 +179,10 @@ func xdplbMaster(t *testing.T, p proto) []timing {
 	var timings []timing
 	mark = l.cap.Mark()
 	x.stop()
-	p0, _ := l.wire(mark, time.Second, "xdplb's priority 0", advertFrom(xAddr, 0))
-	kTake, _ := l.wire(mark, p.mdi(100)+3*time.Second, "keepalived's first advert as master", advertFrom(kAddr, 100))
+	p0, _ := l.wire(mark, soon, "xdplb's priority 0", advertFrom(xAddr, 0))
+	kTake, _ := l.wire(mark, p.mdi(100)+soon, "keepalived's first advert as master", advertFrom(kAddr, 100))
 	timings = append(timings, timing{"keepalived takeover after xdplb's priority 0", kTake.At.Sub(p0.At), p.skew(100)})
-	waitState(t, k, "MASTER", time.Second)
+	waitState(t, k, "MASTER", soon)
 	if n := x.status().Counters.Priority0Sent; n != 1 {
 		t.Fatalf("xdplb sent %d priority 0 adverts, want 1", n)
 	}
@@ -195,7 +195,7 @@ func xdplbMaster(t *testing.T, p proto) []timing {
 	// and dropped none.
 	x = l.xdplb(p, 200)
 	waitFor(t, p.startup(), "xdplb master again", func() bool { return x.status().State == vrrp.Master })
-	waitState(t, k, "BACKUP", 2*time.Second)
+	waitState(t, k, "BACKUP", soon)
 	l.vipOn(true)
 	if in := x.status(); in.Counters.AdvertsReceived == 0 {
 		t.Fatal("xdplb heard no advert from keepalived before preempting it")
@@ -204,9 +204,9 @@ func xdplbMaster(t *testing.T, p proto) []timing {
 
 	// xdplb crashes right after an advert: keepalived takes over
 	// Master_Down_Interval after it.
-	_, mark = l.wire(l.cap.Mark(), 2*p.interval, "xdplb's next advert", advertFrom(xAddr, 200))
+	_, mark = l.wire(l.cap.Mark(), soon, "xdplb's next advert", advertFrom(xAddr, 200))
 	x.crash()
-	kTake, end := l.wire(mark, p.mdi(100)+3*time.Second, "keepalived's first advert as master", advertFrom(kAddr, 100))
+	kTake, end := l.wire(mark, p.mdi(100)+soon, "keepalived's first advert as master", advertFrom(kAddr, 100))
 	xLast, _ := l.cap.Last(end, advertFrom(xAddr, 200))
 	timings = append(timings, timing{"keepalived takeover after xdplb's last advert", kTake.At.Sub(xLast.At), p.mdi(100)})
 	for _, f := range l.cap.Since(mark) {
@@ -214,7 +214,7 @@ func xdplbMaster(t *testing.T, p proto) []timing {
 			t.Fatal("a crashed xdplb sent priority 0")
 		}
 	}
-	waitState(t, k, "MASTER", time.Second)
+	waitState(t, k, "MASTER", soon)
 	l.vipOn(false)
 	if s := l.stats(k); len(s.Errors()) != 0 {
 		t.Fatalf("keepalived errors %v", s.Errors())

@@ -28,6 +28,11 @@ import (
 // passes.
 const margin = 300 * time.Millisecond
 
+// soon bounds the wait for what should follow at once but is not timed,
+// such as the next advert of a running master: long enough for a starved
+// process to catch up, so only something broken runs into it.
+const soon = 5 * time.Second
+
 // early is how much earlier than its bound a takeover may be seen: the
 // capture timestamps the dead master's last word and the new master's
 // first on another box, microseconds from where the backup saw them.
@@ -321,7 +326,7 @@ func (l *lan) vipOn(onX bool) {
 	if onX {
 		who = "xdplb"
 	}
-	waitFor(l.t, 2*time.Second, "the VIP on "+who+" only", func() bool {
+	waitFor(l.t, soon, "the VIP on "+who+" only", func() bool {
 		return hasVIP(l.t, l.x, l.xLink) == onX && hasVIP(l.t, l.k, l.kLink) != onX
 	})
 }
