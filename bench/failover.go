@@ -227,6 +227,9 @@ func foMeasure(ctx context.Context, log *slog.Logger, t *foTopo, capture *intero
 		return f, next, nil
 	}
 	startup := c.mdi() + 5*time.Second
+	// soon bounds waits for what should follow at once but is not timed,
+	// long enough for a starved process to catch up.
+	const soon = 5 * time.Second
 
 	// A (the master) starts first; B joins once A advertises, so B never
 	// wins the first election however slowly a process starts.
@@ -250,10 +253,10 @@ func foMeasure(ctx context.Context, log *slog.Logger, t *foTopo, capture *intero
 		if err != nil {
 			return err
 		}
-		if _, _, err := wait(m, 3*c.interval, "A's next advert", isA(200)); err != nil {
+		if _, _, err := wait(m, soon, "A's next advert", isA(200)); err != nil {
 			return err
 		}
-		deadline := time.Now().Add(2 * time.Second)
+		deadline := time.Now().Add(soon)
 		for b.state() != "BACKUP" {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("B is %q beside master A, want BACKUP", b.state())
@@ -280,7 +283,7 @@ func foMeasure(ctx context.Context, log *slog.Logger, t *foTopo, capture *intero
 		if err != nil {
 			return foSample{}, 0, err
 		}
-		garp, _, err := wait(mark, 2*time.Second, "B's gratuitous ARP", isGARP)
+		garp, _, err := wait(mark, soon, "B's gratuitous ARP", isGARP)
 		if err != nil {
 			return foSample{}, 0, err
 		}
@@ -293,7 +296,7 @@ func foMeasure(ctx context.Context, log *slog.Logger, t *foTopo, capture *intero
 			return nil, err
 		}
 		// Crash, right after an advert.
-		_, m, err := wait(capture.Mark(), 3*c.interval, "A's advert", isA(200))
+		_, m, err := wait(capture.Mark(), soon, "A's advert", isA(200))
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +338,7 @@ func foMeasure(ctx context.Context, log *slog.Logger, t *foTopo, capture *intero
 		if err := a.stop(); err != nil {
 			return nil, err
 		}
-		p0, _, err := wait(m, 2*time.Second, "A's priority 0", isA(0))
+		p0, _, err := wait(m, soon, "A's priority 0", isA(0))
 		if err != nil {
 			return nil, err
 		}
