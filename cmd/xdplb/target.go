@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdplb/xdplb/controlplane"
 	"github.com/xdplb/xdplb/loader"
@@ -102,6 +105,47 @@ func (a *app) target() (string, error) {
 	return "", usageErrorf("xdplb is attached to several interfaces (%s): choose one with --iface", strings.Join(ifaces, ", "))
 }
 
+// lockWait bounds the wait for the lock of an attachment's maps. Another
+// command holds it for a few milliseconds, or for its ARP exchange (1s by
+// default); a daemon holds it as long as it runs, and a command that finds
+// it held that long says who holds it instead of waiting forever.
+const lockWait = 3 * time.Second
+
+// errLocked is the error of a command that could not take the lock of
+// the maps it would change.
+var errLocked = errors.New("cannot take the lock of the maps")
+
+// lockHolder names the process holding the flock on dir, from /proc/locks,
+// as "pid N (command line)"; or "another process" when it cannot tell.
+func lockHolder(dir string) string {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return "another process"
+	}
+	dev := uint64(st.Dev)
+	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(dev), unix.Minor(dev), st.Ino)
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return "another process"
+	}
+	// 1: FLOCK  ADVISORY  WRITE 4242 00:23:1234 0 EOF
+	// 1: -> FLOCK  ADVISORY  WRITE 4243 00:23:1234 0 EOF  (a waiter)
+	for _, line := range strings.Split(string(locks), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] != "FLOCK" || f[5] != id {
+			continue
+		}
+		pid := f[4]
+		cmd, _ := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+		args := strings.Fields(strings.ReplaceAll(string(cmd), "\x00", " "))
+		if len(args) == 0 {
+			return "pid " + pid
+		}
+		return fmt.Sprintf("pid %s (%s)", pid, strings.Join(args, " "))
+	}
+	return "another process"
+}
+
 // session is an open balancer with the Programmer that edits it.
 type session struct {
 	iface  string
@@ -134,11 +178,16 @@ func (a *app) open(ctx context.Context, write bool) (*session, error) {
 	}
 	s := &session{iface: iface}
 	if write {
-		unlock, err := controlplane.Lock(ctx, dir)
-		if errors.Is(err, fs.ErrNotExist) {
+		lctx, cancel := context.WithTimeout(ctx, lockWait)
+		unlock, err := controlplane.Lock(lctx, dir)
+		cancel()
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return nil, a.notAttached(iface)
-		}
-		if err != nil {
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			return nil, fmt.Errorf("%w: the maps of %s (%s) are held by %s, which did not release them within %v",
+				errLocked, iface, dir, lockHolder(dir), lockWait)
+		case err != nil:
 			return nil, err
 		}
 		s.unlock = unlock
