@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/controlplane"
+	"github.com/xdplb/xdplb/controlplane/api"
 	"github.com/xdplb/xdplb/controlplane/neigh"
 	"github.com/xdplb/xdplb/loader"
 )
@@ -20,6 +21,7 @@ type backendAddOptions struct {
 	mac        string
 	state      string
 	arpTimeout time.Duration
+	socket     string
 }
 
 func newBackendAddCmd(a *app) *cobra.Command {
@@ -31,7 +33,10 @@ func newBackendAddCmd(a *app) *cobra.Command {
 to the next hop: the backend itself when it is on the link, the router the
 kernel routes it through otherwise (TUN only: a DR backend must be on the
 link). Without --mac the next hop's MAC is taken from the neighbour table,
-or asked for with ARP when the table has none.`,
+or asked for with ARP when the table has none (by the daemon, when it
+makes the change).
+
+` + viaDaemonHelp,
 		Example: `  xdplb backend add 198.18.1.100:80/tcp 198.18.0.21
   xdplb backend add 198.18.1.100:80/tcp 198.18.0.22 --weight 3
   xdplb backend add 198.18.1.100:80/tcp 198.18.0.23 --mac 02:00:5e:10:00:23
@@ -45,7 +50,8 @@ or asked for with ARP when the table has none.`,
 	f.Var(newTextFlag(&o.weight, "1", "N"), "weight", fmt.Sprintf("share of new flows relative to the other backends, 0..%d", maxWeight))
 	f.Var(newTextFlag(&o.mac, "", "MAC"), "mac", "next-hop MAC (default: from the neighbour table or ARP)")
 	f.Var(newTextFlag(&o.state, "active", "STATE"), "state", "active, draining or down")
-	f.DurationVar(&o.arpTimeout, "arp-timeout", neigh.DefaultTimeout, "how long to wait for an ARP reply")
+	f.DurationVar(&o.arpTimeout, "arp-timeout", neigh.DefaultTimeout, "how long to wait for an ARP reply (when writing the maps directly)")
+	socketFlag(c, &o.socket)
 	return c
 }
 
@@ -76,9 +82,25 @@ func (a *app) runBackendAdd(c *cobra.Command, args []string, o backendAddOptions
 		return usageErrorf("bad --arp-timeout %v: want a positive duration such as 1s", o.arpTimeout)
 	}
 
-	s, err := a.open(c.Context(), true)
+	cl, s, err := a.mapWriter(c, o.socket)
 	if err != nil {
 		return err
+	}
+	if cl != nil {
+		// Only what was given: the daemon keeps a configured backend's
+		// weight unless told otherwise, and resolves a missing MAC.
+		spec := api.BackendSpec{Service: vip.String(), Backend: addr.String()}
+		if mac != nil {
+			spec.MAC = mac.String()
+		}
+		if c.Flags().Changed("weight") {
+			spec.Weight = &weight
+		}
+		if c.Flags().Changed("state") {
+			spec.State = state.String()
+		}
+		res, err := cl.AddBackend(c.Context(), spec)
+		return daemonDone(c, res, err)
 	}
 	defer s.Close()
 	svc, err := serviceOrNotFound(s, vip)

@@ -4,16 +4,21 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/xdplb/xdplb/controlplane/api"
 )
 
 func newBackendDelCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var socket string
+	c := &cobra.Command{
 		Use:   "del VIP ADDR",
 		Short: "Delete a backend from a VIP",
 		Long: `Delete the backend ADDR of VIP. The VIP's Maglev table is rebuilt without it
 first, then its slot is freed: flows pinned to it move to the other
 backends on their next packet. To let its connections finish instead,
-drain it first: 'xdplb backend set VIP ADDR --state draining'.`,
+drain it first: 'xdplb backend set VIP ADDR --state draining'.
+
+` + viaDaemonHelp,
 		Example: `  xdplb backend del 198.18.1.100:80/tcp 198.18.0.21`,
 		Args:    exactArgs("VIP", "ADDR"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -25,9 +30,13 @@ drain it first: 'xdplb backend set VIP ADDR --state draining'.`,
 			if err != nil {
 				return err
 			}
-			s, err := a.open(c.Context(), true)
+			cl, s, err := a.mapWriter(c, socket)
 			if err != nil {
 				return err
+			}
+			if cl != nil {
+				res, err := cl.DeleteBackend(c.Context(), api.BackendRef{Service: vip.String(), Backend: addr.String()})
+				return daemonDone(c, res, err)
 			}
 			defer s.Close()
 			svc, err := serviceOrNotFound(s, vip)
@@ -47,4 +56,6 @@ drain it first: 'xdplb backend set VIP ADDR --state draining'.`,
 			return nil
 		},
 	}
+	socketFlag(c, &socket)
+	return c
 }

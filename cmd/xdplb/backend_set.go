@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xdplb/xdplb/controlplane/api"
 	"github.com/xdplb/xdplb/controlplane/neigh"
 	"github.com/xdplb/xdplb/loader"
 )
@@ -14,6 +15,7 @@ type backendSetOptions struct {
 	weight string
 	state  string
 	mac    string
+	socket string
 }
 
 func newBackendSetCmd(a *app) *cobra.Command {
@@ -27,7 +29,12 @@ moves flows (state or weight).
 
 To take a backend out of service gently, drain it (its established flows
 continue, it gets no new ones), wait until 'xdplb stats' shows its
-traffic has stopped, then delete it. To take it out at once, set it down.`,
+traffic has stopped, then delete it. To take it out at once, set it down.
+
+` + viaDaemonHelp + `
+
+Through the daemon, --state draining and down are an operator's decision
+it keeps across reloads and restarts; --state active undoes it.`,
 		Example: `  xdplb backend set 198.18.1.100:80/tcp 198.18.0.21 --state draining
   xdplb backend set 198.18.1.100:80/tcp 198.18.0.21 --state active --weight 2
   xdplb backend set 198.18.1.100:80/tcp 198.18.0.22 --state down
@@ -41,6 +48,7 @@ traffic has stopped, then delete it. To take it out at once, set it down.`,
 	f.Var(newTextFlag(&o.state, "", "STATE"), "state", "active, draining or down")
 	f.Var(newTextFlag(&o.weight, "", "N"), "weight", fmt.Sprintf("share of new flows, 0..%d", maxWeight))
 	f.Var(newTextFlag(&o.mac, "", "MAC"), "mac", "next-hop MAC")
+	socketFlag(c, &o.socket)
 	return c
 }
 
@@ -78,9 +86,25 @@ func (a *app) runBackendSet(c *cobra.Command, args []string, o backendSetOptions
 		}
 	}
 
-	s, err := a.open(c.Context(), true)
+	cl, s, err := a.mapWriter(c, o.socket)
 	if err != nil {
 		return err
+	}
+	if cl != nil {
+		ch := api.BackendChange{Service: vip.String(), Backend: addr.String()}
+		if f.Changed("state") {
+			st := state.String()
+			ch.State = &st
+		}
+		if f.Changed("weight") {
+			ch.Weight = &weight
+		}
+		if f.Changed("mac") {
+			m := mac.String()
+			ch.MAC = &m
+		}
+		res, err := cl.SetBackend(c.Context(), ch)
+		return daemonDone(c, res, err)
 	}
 	defer s.Close()
 	svc, err := serviceOrNotFound(s, vip)

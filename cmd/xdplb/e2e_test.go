@@ -112,9 +112,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("vip list on an unattached interface: %v, want exit status 1", err)
 	}
 
-	// vip add, backend add (ARP, and --mac)
-	x.ok("vip", "add", vip, "--forwarding", "dr")
-	_, errOut, err := x.run("vip", "add", vip, "--forwarding", "tun")
+	// vip add, backend add (ARP, and --mac). No daemon answers on
+	// --socket: the commands write the maps themselves, and say so.
+	_, errOut, err := x.run("vip", "add", vip, "--forwarding", "dr", "--verbose", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if err != nil || !strings.Contains(errOut, "writing maps directly: no daemon answers on ") {
+		t.Fatalf("vip add without a daemon: %v, stderr %q; want 'writing maps directly'", err, errOut)
+	}
+	_, errOut, err = x.run("vip", "add", vip, "--forwarding", "tun")
 	if err == nil || !strings.Contains(errOut, "exists already") {
 		t.Errorf("second vip add: %v, stderr %q; want 'exists already'", err, errOut)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/controlplane"
+	"github.com/xdplb/xdplb/controlplane/api"
 	"github.com/xdplb/xdplb/loader"
 )
 
@@ -14,6 +15,7 @@ type vipAddOptions struct {
 	forwarding  string
 	scheduler   string
 	granularity string
+	socket      string
 }
 
 func newVIPAddCmd(a *app) *cobra.Command {
@@ -40,7 +42,9 @@ meanwhile its packets are dropped and counted as drop_no_backend.
                weight (the lowest address among equals)
 
 Established flows keep their backend whatever the scheduler, through the
-flow table.`,
+flow table.
+
+` + viaDaemonHelp,
 		Example: `  xdplb vip add 198.18.1.100:80/tcp --forwarding dr
   xdplb vip add 198.18.1.100:443/tcp --forwarding tun --scheduler source-hash --persistence-granularity 24
   xdplb vip add 198.18.1.101/udp --forwarding tun --scheduler failover`,
@@ -54,6 +58,7 @@ flow table.`,
 	f.Var(newTextFlag(&o.scheduler, "maglev", "NAME"), "scheduler", "maglev, source-hash or failover")
 	f.Var(newTextFlag(&o.granularity, "32", "BITS"), "persistence-granularity",
 		"with source-hash: client prefix that shares a backend, as a length (24) or netmask (255.255.255.0)")
+	socketFlag(c, &o.socket)
 	return c
 }
 
@@ -78,9 +83,17 @@ func (a *app) runVIPAdd(c *cobra.Command, arg string, o vipAddOptions) error {
 		return usageErrorf("--persistence-granularity applies only to --scheduler source-hash")
 	}
 
-	s, err := a.open(c.Context(), true)
+	cl, s, err := a.mapWriter(c, o.socket)
 	if err != nil {
 		return err
+	}
+	if cl != nil {
+		spec := api.VIPSpec{VIP: vip.String(), Forwarding: fwd.String(), Scheduler: sched.String()}
+		if sched == controlplane.SchedulerSourceHash {
+			spec.PersistencePrefix = prefix
+		}
+		res, err := cl.AddVIP(c.Context(), spec)
+		return daemonDone(c, res, err)
 	}
 	defer s.Close()
 	if cur, err := s.prog.Service(vip); err == nil {

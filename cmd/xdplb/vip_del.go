@@ -6,15 +6,19 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xdplb/xdplb/controlplane/api"
 	"github.com/xdplb/xdplb/loader"
 )
 
 func newVIPDelCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var socket string
+	c := &cobra.Command{
 		Use:   "del VIP",
 		Short: "Delete a VIP and its backends",
 		Long: `Delete a VIP with its Maglev table, its backends and the flows pinned to
-them. Packets to it go to the kernel from then on.`,
+them. Packets to it go to the kernel from then on.
+
+` + viaDaemonHelp,
 		Example: `  xdplb vip del 198.18.1.100:80/tcp`,
 		Args:    exactArgs("VIP"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -22,9 +26,13 @@ them. Packets to it go to the kernel from then on.`,
 			if err != nil {
 				return err
 			}
-			s, err := a.open(c.Context(), true)
+			cl, s, err := a.mapWriter(c, socket)
 			if err != nil {
 				return err
+			}
+			if cl != nil {
+				res, err := cl.DeleteVIP(c.Context(), api.VIPRef{VIP: vip.String()})
+				return daemonDone(c, res, err)
 			}
 			defer s.Close()
 			if err := s.prog.Delete(vip); err != nil {
@@ -37,4 +45,6 @@ them. Packets to it go to the kernel from then on.`,
 			return nil
 		},
 	}
+	socketFlag(c, &socket)
+	return c
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,11 @@ func newVIPListCmd(a *app) *cobra.Command {
 		Short: "List VIPs with their backends",
 		Long: `List every VIP with its forwarding method, scheduler and backends: address,
 next-hop MAC, state, weight and the Maglev table slots each owns (its share
-of new flows; draining, down and weight-0 backends own none).`,
+of new flows; draining, down and weight-0 backends own none).
+
+It reads the pinned maps, which needs no lock: it shows what the data plane
+holds whether or not the daemon runs ('xdplb status' adds the daemon's
+view: health, operator decisions, why a backend is not active).`,
 		Example: `  xdplb vip list
   xdplb vip list --json | jq '.vips[] | {vip, backends: [.backends[].address]}'`,
 		Args: exactArgs(),
@@ -36,6 +41,7 @@ func (a *app) runVIPList(c *cobra.Command, o vipListOptions) error {
 		return err
 	}
 	defer s.Close()
+	a.verbosef(c, "reading maps under %s", filepath.Join(a.pinRoot, s.iface))
 	sn, err := takeSnapshot(s, true)
 	if err != nil {
 		return err
