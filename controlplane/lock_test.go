@@ -15,9 +15,11 @@ func TestLockExcludesAndReleases(t *testing.T) {
 	}
 
 	// A second writer waits until its context ends.
+	// The clock starts before the deadline is set, so the wait measured
+	// can only be longer than the context's, never shorter.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if _, err := Lock(ctx, dir); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second Lock while held: %v, want context.DeadlineExceeded", err)
 	}
