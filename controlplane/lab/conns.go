@@ -66,11 +66,17 @@ func (r ConnsReport) String() string {
 // interval until Stop. It returns once every connection has had its first
 // answer, or with an error if one could not get it.
 func (l *Lab) StartConns(ctx context.Context, svc ServiceSpec, n int, interval time.Duration) (*Conns, error) {
+	return l.StartConnsFrom(ctx, netip.Addr{}, svc, n, interval)
+}
+
+// StartConnsFrom is StartConns from source address src, which must be an
+// address of the client (see AddClientAddr).
+func (l *Lab) StartConnsFrom(ctx context.Context, src netip.Addr, svc ServiceSpec, n int, interval time.Duration) (*Conns, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	c := &Conns{cancel: cancel, r: ConnsReport{Conns: n, Backends: map[string]int{}}}
 	ready := make(chan error, n)
 	for i := range n {
-		c.wg.Go(func() { c.run(ctx, l, svc, i, interval, ready) })
+		c.wg.Go(func() { c.run(ctx, l, src, svc, i, interval, ready) })
 	}
 	for range n {
 		if err := <-ready; err != nil {
@@ -118,7 +124,7 @@ func (c *Conns) fail(i int, reset bool, err error) {
 
 // run is one connection's life: the first answer is reported on ready,
 // then a request every interval until ctx ends.
-func (c *Conns) run(ctx context.Context, l *Lab, svc ServiceSpec, i int, interval time.Duration, ready chan<- error) {
+func (c *Conns) run(ctx context.Context, l *Lab, src netip.Addr, svc ServiceSpec, i int, interval time.Duration, ready chan<- error) {
 	addr := netip.AddrPortFrom(svc.VIP, svc.Port).String()
 	req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\nUser-Agent: xdplb-lab\r\n\r\n", addr)
 	var conn net.Conn
@@ -135,7 +141,7 @@ func (c *Conns) run(ctx context.Context, l *Lab, svc ServiceSpec, i int, interva
 		if conn == nil {
 			dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			var err error
-			conn, err = l.Dial(dctx, "tcp4", addr)
+			conn, err = l.DialFrom(dctx, src, "tcp4", addr)
 			cancel()
 			if err != nil {
 				if ready != nil {

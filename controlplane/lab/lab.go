@@ -31,6 +31,28 @@ const (
 // ErrExists is returned by Up when namespaces of the lab's prefix exist.
 var ErrExists = errors.New("a lab is already up")
 
+// childEnv marks the environment of every process the lab starts. Up
+// refuses to run where it is set: a lab process that built a lab would
+// start processes that build labs, without end.
+const childEnv = "XDPLB_LAB_CHILD"
+
+// binary returns the xdplb executable the lab runs: o.Binary, or the
+// running executable unless that is a test binary, which would run its
+// tests instead of `xdplb run`.
+func (o Options) binary() (string, error) {
+	if o.Binary != "" {
+		return o.Binary, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the xdplb executable: %w", err)
+	}
+	if strings.HasSuffix(exe, ".test") {
+		return "", fmt.Errorf("the running executable %s is a test binary: set Options.Binary to an xdplb executable", exe)
+	}
+	return exe, nil
+}
+
 // Options says where a lab lives and which xdplb binary it runs.
 type Options struct {
 	// Prefix starts every namespace name. Default DefaultPrefix.
@@ -42,7 +64,7 @@ type Options struct {
 	// is pinned. Default DefaultPinRoot.
 	PinRoot string
 	// Binary is the xdplb executable the directors and backends run.
-	// Default: the running executable.
+	// Default: the running executable, unless it is a test binary.
 	Binary string
 	// Log receives the lab's own events. Default: discarded.
 	Log *slog.Logger
@@ -60,13 +82,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return o, fmt.Errorf("find the xdplb executable: %w", err)
-		}
-		o.Binary = exe
 	}
 	for _, d := range []string{o.RunDir, o.PinRoot} {
 		if !filepath.IsAbs(d) || filepath.Clean(d) == "/" || strings.Count(filepath.Clean(d), "/") < 2 {
@@ -113,6 +128,12 @@ func Up(ctx context.Context, t Topology, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	if os.Getenv(childEnv) != "" {
+		return nil, fmt.Errorf("this process was started by a lab (%s is set) and may not build one", childEnv)
+	}
+	if o.Binary, err = o.binary(); err != nil {
 		return nil, err
 	}
 	if err := checkBinary(o.Binary); err != nil {
@@ -181,7 +202,11 @@ func checkBinary(path string) error {
 // VIPs, and transmit checksum offload off, because the directors forward
 // its frames from XDP, where a partial checksum is never completed.
 func (l *Lab) addClient() error {
-	h, err := l.net.Host("client", netip.PrefixFrom(l.Topology.Client, l.Topology.Subnet.Bits()))
+	addrs := []netip.Prefix{netip.PrefixFrom(l.Topology.Client, l.Topology.Subnet.Bits())}
+	for _, a := range l.Topology.ClientAliases {
+		addrs = append(addrs, netip.PrefixFrom(a, l.Topology.Subnet.Bits()))
+	}
+	h, err := l.net.Host("client", addrs...)
 	if err != nil {
 		return err
 	}
@@ -472,6 +497,7 @@ func (l *Lab) start(h *labnet.Host, name, logPath string, args ...string) (*proc
 	cmd := exec.Command(l.opts.Binary, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append(os.Environ(), childEnv+"=1")
 	if err := h.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -540,7 +566,15 @@ func (l *Lab) Describe() []string {
 		out = append(out, fmt.Sprintf("%-7s %-12s %-32s %s", role, addr, enter, what))
 	}
 	enter := func(h *labnet.Host) string { return "ip netns exec " + h.Name + " bash" }
-	line("client", t.Client.String(), enter(l.Client), "HTTP client; VIPs routed on-link")
+	what := "HTTP client; VIPs routed on-link"
+	if len(t.ClientAliases) > 0 {
+		var as []string
+		for _, a := range t.ClientAliases {
+			as = append(as, a.String())
+		}
+		what += "; also " + strings.Join(as, ", ")
+	}
+	line("client", t.Client.String(), enter(l.Client), what)
 	for _, d := range l.Directors {
 		what := "xdplb run"
 		if t.VRRP.Enabled {

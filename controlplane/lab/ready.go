@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xdplb/xdplb/controlplane"
@@ -21,7 +22,7 @@ const pollEvery = 10 * time.Millisecond
 
 // WaitReady waits until the lab does its job: every backend answers its
 // health endpoint, every daemon its API, one director holds the VIPs, and
-// every service has been answered by every backend. It fails early, with the end of its log,
+// every service has been answered by every backend with a weight. It fails early, with the end of its log,
 // when a daemon exits.
 func (l *Lab) WaitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -62,6 +63,12 @@ func (l *Lab) WaitReady(ctx context.Context, timeout time.Duration) error {
 		ms, _ := l.Master()
 		return fmt.Errorf("no single director holds the VIPs %v (holding them: %s): %w", l.Topology.VIPs(), names(ms), err)
 	}
+	want := 0 // backends with a weight: the others take no new flows
+	for _, b := range l.Topology.Backends {
+		if b.Weight > 0 {
+			want++
+		}
+	}
 	for _, s := range l.Topology.Services {
 		seen := map[string]bool{}
 		var last error
@@ -72,14 +79,14 @@ func (l *Lab) WaitReady(ctx context.Context, timeout time.Duration) error {
 				return false, nil
 			}
 			seen[name] = true
-			return len(seen) == len(l.Backends), nil
+			return len(seen) >= want, nil
 		})
 		if de := (*DaemonExitError)(nil); errors.As(err, &de) {
 			return de
 		}
 		if err != nil {
-			return fmt.Errorf("service %s (%s) reached only %v of %d backends (last error: %v): %w",
-				s.Name, s.URL("/"), keys(seen), len(l.Backends), last, err)
+			return fmt.Errorf("service %s (%s) reached only %v of the %d backends with a weight (last error: %v): %w",
+				s.Name, s.URL("/"), keys(seen), want, last, err)
 		}
 	}
 	return nil
@@ -190,24 +197,65 @@ func (dp *Dataplane) Close() error { return dp.bal.Close() }
 // Balancer returns the opened balancer, for its counters.
 func (dp *Dataplane) Balancer() *loader.Balancer { return dp.bal }
 
+// BackendView is a backend as one director's data plane holds it.
+type BackendView struct {
+	controlplane.Backend
+	// Slots is how many entries of the VIP's Maglev table name the
+	// backend: with none it receives no new flows. The control plane
+	// writes a backend before the table that names it and takes it out of
+	// the table before it changes its state, so the state alone runs ahead
+	// of the table when a backend comes back or its weight changes.
+	Slots int
+	// Share is Slots as a fraction of the table.
+	Share float64
+}
+
 // Backends returns every backend of svc as the data plane holds it, by
 // address.
-func (dp *Dataplane) Backends(svc ServiceSpec) (map[netip.Addr]controlplane.Backend, error) {
-	s, err := dp.prog.Service(loader.VIP{Addr: svc.VIP, Port: svc.Port, Proto: loader.TCP})
+func (dp *Dataplane) Backends(svc ServiceSpec) (map[netip.Addr]BackendView, error) {
+	v := loader.VIP{Addr: svc.VIP, Port: svc.Port, Proto: loader.TCP}
+	s, err := dp.prog.Service(v)
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[netip.Addr]controlplane.Backend, len(s.Backends))
+	e, err := dp.bal.LookupVIP(v)
+	if err != nil {
+		return nil, err
+	}
+	ring, err := dp.bal.Ring(e.Index)
+	if err != nil {
+		return nil, err
+	}
+	slots := map[uint32]int{}
+	for _, id := range ring {
+		slots[id]++
+	}
+	bs, err := dp.bal.Backends()
+	if err != nil {
+		return nil, err
+	}
+	ids := map[netip.Addr]uint32{}
+	for _, b := range bs {
+		if b.VIPIndex == e.Index {
+			ids[b.Addr] = b.ID
+		}
+	}
+	m := make(map[netip.Addr]BackendView, len(s.Backends))
 	for _, b := range s.Backends {
-		m[b.Addr] = b
+		v := BackendView{Backend: b}
+		if id, ok := ids[b.Addr]; ok && len(ring) > 0 {
+			v.Slots = slots[id]
+			v.Share = float64(v.Slots) / float64(len(ring))
+		}
+		m[b.Addr] = v
 	}
 	return m, nil
 }
 
 // WaitBackend waits, up to limit, until backend addr satisfies want in
 // every service on d's data plane, and returns how long it took. A backend
-// the data plane does not hold is passed to want as the zero Backend.
-func (l *Lab) WaitBackend(ctx context.Context, d *Director, addr netip.Addr, want func(controlplane.Backend) bool, limit time.Duration) (time.Duration, error) {
+// the data plane does not hold is passed to want as the zero BackendView.
+func (l *Lab) WaitBackend(ctx context.Context, d *Director, addr netip.Addr, want func(BackendView) bool, limit time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	dp, err := l.OpenDataplane(d)
@@ -226,7 +274,7 @@ func (l *Lab) WaitBackend(ctx context.Context, d *Director, addr netip.Addr, wan
 				return false, err
 			}
 			b := bs[addr]
-			last = append(last, fmt.Sprintf("%s: %s weight %d", s.Name, b.State, b.Weight))
+			last = append(last, fmt.Sprintf("%s: %s weight %d, %.1f%% of the table", s.Name, b.State, b.Weight, 100*b.Share))
 			all = all && want(b)
 		}
 		return all, nil
@@ -237,12 +285,18 @@ func (l *Lab) WaitBackend(ctx context.Context, d *Director, addr netip.Addr, wan
 	return time.Since(start), nil
 }
 
-// Out reports whether b gets no new flows: down, draining, weight 0 or
-// not in the data plane at all.
-func Out(b controlplane.Backend) bool { return b.State != loader.StateActive || b.Weight == 0 }
+// Out reports whether b gets no new flows: its VIP's table no longer
+// names it, and it is down, draining, of weight 0 or not in the data
+// plane at all.
+func Out(b BackendView) bool {
+	return b.Slots == 0 && (b.State != loader.StateActive || b.Weight == 0)
+}
 
-// In reports whether b gets new flows.
-func In(b controlplane.Backend) bool { return !Out(b) }
+// In reports whether b gets new flows: active, with a weight, and named
+// by its VIP's table.
+func In(b BackendView) bool {
+	return b.Slots > 0 && b.State == loader.StateActive && b.Weight > 0
+}
 
 // ErrNoMaster is returned when no director, or more than one, holds the
 // VIPs.
@@ -258,4 +312,32 @@ func (l *Lab) TheMaster() (*Director, error) {
 		return nil, fmt.Errorf("%w: directors holding the VIPs: %s", ErrNoMaster, names(ms))
 	}
 	return ms[0], nil
+}
+
+// Took is how long one director took to reach a state.
+type Took struct {
+	Director *Director
+	Took     time.Duration
+	Err      error
+}
+
+// WaitBackendAll runs WaitBackend on every director of ds at once, so each
+// time is measured from the same instant, the call, and returns them in
+// the order of ds with the first error.
+func (l *Lab) WaitBackendAll(ctx context.Context, ds []*Director, addr netip.Addr, want func(BackendView) bool, limit time.Duration) ([]Took, error) {
+	out := make([]Took, len(ds))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Go(func() {
+			took, err := l.WaitBackend(ctx, d, addr, want, limit)
+			out[i] = Took{Director: d, Took: took, Err: err}
+		})
+	}
+	wg.Wait()
+	for _, t := range out {
+		if t.Err != nil {
+			return out, t.Err
+		}
+	}
+	return out, nil
 }

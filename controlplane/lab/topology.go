@@ -18,12 +18,22 @@ type Topology struct {
 	Subnet netip.Prefix
 	// VIPNet holds the VIPs. The client routes it on-link, so it asks ARP
 	// for a VIP and the director holding the VIP answers.
-	VIPNet    netip.Prefix
-	Client    netip.Addr
-	Directors []DirectorSpec
-	Backends  []BackendSpec
-	Services  []ServiceSpec
-	Check     CheckSpec
+	VIPNet netip.Prefix
+	Client netip.Addr
+	// ClientAliases are more addresses of the client, for flows whose
+	// 5-tuples no director has seen. A director's flow table keeps an
+	// entry after its connection closes, and the client's kernel reuses
+	// source ports: a new connection whose 5-tuple matches a stale entry
+	// goes to the backend the entry names, even when that backend is
+	// draining or the table has changed since, where a director without
+	// the entry (the backup, after a failover) chooses from its table.
+	// Checks that must tell new flows from old ones use an alias that
+	// nothing has used before.
+	ClientAliases []netip.Addr
+	Directors     []DirectorSpec
+	Backends      []BackendSpec
+	Services      []ServiceSpec
+	Check         CheckSpec
 	// VRRP pairs the directors. When it is off, the lab runs the first
 	// director only and gives it the VIPs itself.
 	VRRP VRRPSpec
@@ -100,9 +110,10 @@ const VRRPByDefault = false
 func DefaultTopology() Topology {
 	a := netip.MustParseAddr
 	return Topology{
-		Subnet: netip.MustParsePrefix("198.18.0.0/24"),
-		VIPNet: netip.MustParsePrefix("198.18.1.0/24"),
-		Client: a("198.18.0.2"),
+		Subnet:        netip.MustParsePrefix("198.18.0.0/24"),
+		VIPNet:        netip.MustParsePrefix("198.18.1.0/24"),
+		Client:        a("198.18.0.2"),
+		ClientAliases: []netip.Addr{a("198.18.0.3"), a("198.18.0.4")},
 		Directors: []DirectorSpec{
 			{Name: "dir1", Addr: a("198.18.0.11"), Priority: 150},
 			{Name: "dir2", Addr: a("198.18.0.12"), Priority: 100},
@@ -155,10 +166,15 @@ func (t Topology) Validate() error {
 		}
 		addrs[a] = name
 	}
-	if !t.Subnet.Contains(t.Client) {
-		bad("client address %s is not in %s", t.Client, t.Subnet)
+	for _, a := range append([]netip.Addr{t.Client}, t.ClientAliases...) {
+		if !t.Subnet.Contains(a) {
+			bad("client address %s is not in %s", a, t.Subnet)
+		}
+		if _, ok := addrs[a]; ok {
+			bad("client address %s is given twice", a)
+		}
+		addrs[a] = "client"
 	}
-	addrs[t.Client] = "client"
 	if len(t.Directors) == 0 || len(t.Backends) == 0 || len(t.Services) == 0 {
 		bad("a lab needs at least one director, backend and service")
 	}

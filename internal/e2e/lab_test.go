@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdplb/xdplb/controlplane"
 	"github.com/xdplb/xdplb/controlplane/api"
 	"github.com/xdplb/xdplb/controlplane/lab"
 	"github.com/xdplb/xdplb/controlplane/lab/labnet"
@@ -68,12 +67,19 @@ func buildXdplb(t *testing.T) string {
 func upLab(t *testing.T, topo lab.Topology) *lab.Lab {
 	t.Helper()
 	testenv.Privileged(t)
+	return upLabWith(t, topo, buildXdplb(t))
+}
+
+// upLabWith is upLab with the xdplb executable bin.
+func upLabWith(t *testing.T, topo lab.Topology, bin string) *lab.Lab {
+	t.Helper()
+	testenv.Privileged(t)
 	prefix := uniquePrefix(t)
 	o := lab.Options{
 		Prefix:  prefix,
 		RunDir:  t.TempDir(),
 		PinRoot: filepath.Join(loader.DefaultPinRoot+"-e2e", prefix+"lab"),
-		Binary:  buildXdplb(t),
+		Binary:  bin,
 		Log:     testLogger(t),
 	}
 	t.Cleanup(func() { os.Remove(filepath.Dir(o.PinRoot)) })
@@ -123,7 +129,10 @@ func labTopology() lab.Topology {
 // an operator buys xdplb for. The subtests share one lab and run in
 // order; the last one kills the master director.
 func TestLab(t *testing.T) {
-	l := upLab(t, labTopology())
+	testLab(t, upLab(t, labTopology()))
+}
+
+func testLab(t *testing.T, l *lab.Lab) {
 	ctx := context.Background()
 	topo := &l.Topology
 
@@ -182,14 +191,14 @@ func TestLab(t *testing.T) {
 		if err := os.WriteFile(be.HealthFile, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range l.Running() {
-			took, err := l.WaitBackend(ctx, d, be.Spec.Addr, lab.Out, c.OutBound()+5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: %s out after %s (bound %s)", d.Spec.Name, be.Spec.Name, took, c.OutBound())
-			if took > c.OutBound()+margin {
-				t.Errorf("%s: %s went out after %s, bound fall × interval + interval = %s (+%s)", d.Spec.Name, be.Spec.Name, took, c.OutBound(), margin)
+		ts, err := l.WaitBackendAll(ctx, l.Running(), be.Spec.Addr, lab.Out, c.OutBound()+5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range ts {
+			t.Logf("%s: %s out after %s (bound %s)", tk.Director.Spec.Name, be.Spec.Name, tk.Took, c.OutBound())
+			if tk.Took > c.OutBound()+margin {
+				t.Errorf("%s: %s went out after %s, bound fall × interval + interval = %s (+%s)", tk.Director.Spec.Name, be.Spec.Name, tk.Took, c.OutBound(), margin)
 			}
 		}
 		for _, s := range topo.Services {
@@ -201,14 +210,14 @@ func TestLab(t *testing.T) {
 		if err := os.Remove(be.HealthFile); err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range l.Running() {
-			took, err := l.WaitBackend(ctx, d, be.Spec.Addr, lab.In, c.InBound()+5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: %s back after %s (bound %s)", d.Spec.Name, be.Spec.Name, took, c.InBound())
-			if took > c.InBound()+margin {
-				t.Errorf("%s: %s came back after %s, bound rise × interval + interval = %s (+%s)", d.Spec.Name, be.Spec.Name, took, c.InBound(), margin)
+		ts, err = l.WaitBackendAll(ctx, l.Running(), be.Spec.Addr, lab.In, c.InBound()+5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range ts {
+			t.Logf("%s: %s back after %s (bound %s)", tk.Director.Spec.Name, be.Spec.Name, tk.Took, c.InBound())
+			if tk.Took > c.InBound()+margin {
+				t.Errorf("%s: %s came back after %s, bound rise × interval + interval = %s (+%s)", tk.Director.Spec.Name, be.Spec.Name, tk.Took, c.InBound(), margin)
 			}
 		}
 	})
@@ -222,51 +231,25 @@ func TestLab(t *testing.T) {
 // service, each sending a request every 100ms, across a sequence of
 // changes, and asserts after each that no connection was reset, failed,
 // stalled for more than a second, or moved to another backend.
+//
+// A failover hands the flows to a director that has none of them in its
+// flow table and places them by its Maglev table: they keep their
+// backends when both directors' tables, which are the same, still place
+// them where they were placed. Flows opened before the table changed
+// (a backend added, drained, reweighted) may not be, so the daemon
+// restart and the crash, which move the VIPs with VRRP, run on a second
+// set of connections opened after the last change, from a client address
+// no earlier flow used (see lab.Topology.ClientAliases).
 func testLongLived(t *testing.T, l *lab.Lab) {
 	ctx := context.Background()
 	topo := &l.Topology
-	var conns []*lab.Conns
-	for _, s := range topo.Services {
-		c, err := l.StartConns(ctx, s, 100/len(topo.Services), 100*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
+	if len(topo.ClientAliases) < 2 {
+		t.Fatalf("the topology has %d client aliases, the test needs 2", len(topo.ClientAliases))
 	}
-	defer func() {
-		for _, c := range conns {
-			c.Stop()
-		}
-	}()
-	var seen lab.ConnsReport
-	check := func(phase string) {
-		t.Helper()
-		time.Sleep(time.Second) // let every connection make requests after the change
-		var now lab.ConnsReport
-		var failures []string
-		for _, c := range conns {
-			r := c.Report()
-			now.Conns += r.Conns
-			now.Requests += r.Requests
-			now.Resets += r.Resets
-			now.Errors += r.Errors
-			now.Stalls += r.Stalls
-			now.Moved += r.Moved
-			now.MaxLatency = max(now.MaxLatency, r.MaxLatency)
-			failures = append(failures, r.Failures...)
-		}
-		t.Logf("%s: %s", phase, now)
-		if now.Requests <= seen.Requests {
-			t.Errorf("%s: no request was answered", phase)
-		}
-		if now.Resets > seen.Resets || now.Errors > seen.Errors || now.Stalls > seen.Stalls || now.Moved > seen.Moved {
-			t.Errorf("%s: %d resets, %d errors, %d stalls over %s, %d moved (first failures: %v)", phase,
-				now.Resets-seen.Resets, now.Errors-seen.Errors, now.Stalls-seen.Stalls, lab.StallLimit, now.Moved-seen.Moved, failures)
-		}
-		seen = now
-	}
-	check("steady")
-	waitAll := func(phase string, addr netip.Addr, want func(controlplane.Backend) bool) {
+	lived := newLongLived(t, l, netip.Addr{})
+	defer lived.stop()
+	lived.check("steady")
+	waitAll := func(phase string, addr netip.Addr, want func(lab.BackendView) bool) {
 		t.Helper()
 		for _, d := range l.Running() {
 			if _, err := l.WaitBackend(ctx, d, addr, want, 10*time.Second); err != nil {
@@ -275,7 +258,7 @@ func testLongLived(t *testing.T, l *lab.Lab) {
 		}
 	}
 
-	// Adding a backend, on both directors, by a configuration reload.
+	// Adding a backend, on every director, by a configuration reload.
 	spec := lab.BackendSpec{Name: "be4", Addr: netip.MustParseAddr("198.18.0.24"), Weight: 1}
 	if _, err := l.AddBackend(spec); err != nil {
 		t.Fatal(err)
@@ -285,47 +268,43 @@ func testLongLived(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	waitAll("add a backend", spec.Addr, lab.In)
-	check("add a backend")
+	lived.check("add a backend")
 
 	// Draining be1 (weight 0): its connections go on, new ones avoid it.
-	onDrained := 0
-	for _, c := range conns {
-		onDrained += c.Report().Backends[topo.Backends[0].Name]
+	drained := topo.Backends[0]
+	if n := lived.on(drained.Name); n == 0 {
+		t.Fatalf("no long-lived connection is on %s, so draining it would show nothing", drained.Name)
+	} else {
+		t.Logf("draining %s, which holds %d long-lived connections", drained.Name, n)
 	}
-	if onDrained == 0 {
-		t.Fatalf("no long-lived connection is on %s, so draining it would show nothing", topo.Backends[0].Name)
-	}
-	t.Logf("draining %s, which holds %d long-lived connections", topo.Backends[0].Name, onDrained)
 	topo.Backends[0].Weight = 0
 	if err := l.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitAll("drain", topo.Backends[0].Addr, func(b controlplane.Backend) bool { return b.Weight == 0 || b.State == loader.StateDraining })
-	// New flows come from an address the client has not used yet. From
-	// its usual address the kernel reuses source ports of closed
-	// connections whose entries are still in the flow table, pinned to
-	// the drained backend, and the data plane sends their SYNs there.
-	fresh := netip.MustParseAddr("198.18.0.3")
-	if err := l.Client.AddAddr(labnet.HostLink, netip.PrefixFrom(fresh, topo.Subnet.Bits())); err != nil {
-		t.Fatal(err)
-	}
+	waitAll("drain", drained.Addr, lab.Out)
 	for _, s := range topo.Services {
-		sp := l.MeasureSpreadFrom(ctx, fresh, s, 100, 8)
-		if n := sp.Counts[topo.Backends[0].Name]; n > 0 || sp.Failed > 0 {
-			t.Errorf("drain: %d new connections through %s reached the drained %s, %d failed", n, s.Name, topo.Backends[0].Name, sp.Failed)
+		sp := l.MeasureSpreadFrom(ctx, topo.ClientAliases[0], s, 100, 8)
+		if n := sp.Counts[drained.Name]; n > 0 || sp.Failed > 0 {
+			t.Errorf("drain: %d new connections through %s reached the drained %s, %d failed", n, s.Name, drained.Name, sp.Failed)
 		}
 	}
-	check("drain a backend")
+	lived.check("drain a backend")
 
 	// A reload that changes a weight: a new table, the same flows.
 	topo.Backends[2].Weight = 3
 	if err := l.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitAll("reload", topo.Backends[2].Addr, func(b controlplane.Backend) bool { return b.Weight == 3 })
-	check("config reload")
+	waitAll("reload", topo.Backends[2].Addr, func(b lab.BackendView) bool {
+		// be3 goes from 2 of 4 to 3 of 5 weight units: 50% to 60%.
+		return b.Weight == 3 && b.Share > 0.55
+	})
+	lived.check("config reload")
+	lived.stop()
 
 	// SIGKILL the master's daemon and start it again.
+	lived = newLongLived(t, l, topo.ClientAliases[1])
+	defer lived.stop()
 	master, err := l.TheMaster()
 	if err != nil {
 		t.Fatal(err)
@@ -349,18 +328,17 @@ func testLongLived(t *testing.T, l *lab.Lab) {
 	if !st.Adopted {
 		t.Errorf("the restarted daemon on %s attached afresh instead of adopting the pinned data plane", master.Spec.Name)
 	}
-	check("SIGKILL and restart of the master's daemon")
+	lived.check("SIGKILL and restart of the master's daemon")
 
 	if !topo.VRRP.Enabled || len(l.Directors) < 2 {
 		t.Log("VRRP is off: no failover to test")
 		return
 	}
-	master, err = l.TheMaster()
-	if err != nil {
+	if err := l.WaitReady(ctx, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if err := l.Crash(master); err != nil {
+	master, err = l.TheMaster()
+	if err != nil {
 		t.Fatal(err)
 	}
 	var backup *lab.Director
@@ -369,8 +347,11 @@ func testLongLived(t *testing.T, l *lab.Lab) {
 			backup = d
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	start := time.Now()
+	if err := l.Crash(master); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
 		ok, err := backup.HoldsVIPs(topo.VIPs())
 		if err != nil {
 			t.Fatal(err)
@@ -388,8 +369,76 @@ func testLongLived(t *testing.T, l *lab.Lab) {
 	if took > bound+margin {
 		t.Errorf("%s took the VIPs after %s, Master_Down_Interval is %s (+%s)", backup.Spec.Name, took, bound, margin)
 	}
-	time.Sleep(500 * time.Millisecond)
-	check("master director killed")
+	lived.check("master director killed")
+}
+
+// longLived is 100 long-lived connections, half through each service.
+type longLived struct {
+	t     *testing.T
+	conns []*lab.Conns
+	seen  lab.ConnsReport
+}
+
+func newLongLived(t *testing.T, l *lab.Lab, src netip.Addr) *longLived {
+	t.Helper()
+	ll := &longLived{t: t}
+	for _, s := range l.Topology.Services {
+		c, err := l.StartConnsFrom(context.Background(), src, s, 100/len(l.Topology.Services), 100*time.Millisecond)
+		if err != nil {
+			ll.stop()
+			t.Fatal(err)
+		}
+		ll.conns = append(ll.conns, c)
+	}
+	return ll
+}
+
+func (ll *longLived) stop() {
+	for _, c := range ll.conns {
+		c.Stop()
+	}
+	ll.conns = nil
+}
+
+// on returns how many connections the named backend answered first.
+func (ll *longLived) on(backend string) int {
+	n := 0
+	for _, c := range ll.conns {
+		n += c.Report().Backends[backend]
+	}
+	return n
+}
+
+// check lets every connection make requests for a second after a change,
+// then fails the test if any was reset, failed, stalled or moved since the
+// last check.
+func (ll *longLived) check(phase string) {
+	t := ll.t
+	t.Helper()
+	time.Sleep(time.Second)
+	var now lab.ConnsReport
+	var failures []string
+	for _, c := range ll.conns {
+		r := c.Report()
+		now.Conns += r.Conns
+		now.Requests += r.Requests
+		now.Resets += r.Resets
+		now.Errors += r.Errors
+		now.Stalls += r.Stalls
+		now.Moved += r.Moved
+		now.MaxLatency = max(now.MaxLatency, r.MaxLatency)
+		failures = append(failures, r.Failures...)
+	}
+	t.Logf("%s: %s", phase, now)
+	if now.Requests <= ll.seen.Requests {
+		t.Errorf("%s: no request was answered", phase)
+	}
+	seen := ll.seen
+	if now.Resets > seen.Resets || now.Errors > seen.Errors || now.Stalls > seen.Stalls || now.Moved > seen.Moved {
+		t.Errorf("%s: %d resets, %d errors, %d stalls over %s, %d moved (first failures: %v)", phase,
+			now.Resets-seen.Resets, now.Errors-seen.Errors, now.Stalls-seen.Stalls, lab.StallLimit, now.Moved-seen.Moved, failures)
+	}
+	ll.seen = now
 }
 
 // TestLabBadInput sends a burst of malformed frames at the director that
