@@ -30,7 +30,7 @@ func (o labOptions) topology() lab.Topology {
 
 func (o *labOptions) flags(c *cobra.Command) {
 	c.Flags().BoolVar(&o.vrrp, "vrrp", lab.VRRPByDefault,
-		"run both directors as a VRRP pair (off: one director holds the VIPs; 'xdplb run' does not run VRRP yet)")
+		"run both directors as a VRRP pair (--vrrp=false: one director holds the VIPs)")
 }
 
 func newLabCmd(a *app) *cobra.Command {
@@ -38,10 +38,10 @@ func newLabCmd(a *app) *cobra.Command {
 		Use:   "lab",
 		Short: "Run xdplb on one machine: client, directors and backends in namespaces",
 		Long: fmt.Sprintf(`The lab builds the whole system in network namespaces on one bridge, all
-addressed in 198.18.0.0/15: a client, directors running 'xdplb run' (two
-as a VRRP pair with --vrrp, else one holding the VIPs), and three
-backends, each running 'xdplb lab backend', an HTTP server that answers
-with its name. Two services balance over the
+addressed in 198.18.0.0/15: a client, two directors running 'xdplb run'
+as a VRRP pair (with --vrrp=false, one director holding the VIPs), and
+three backends, each running 'xdplb lab backend', an HTTP server that
+answers with its name. Two services balance over the
 backends: web-dr (198.18.1.100:80, dr) and web-tun (198.18.1.101:80, tun).
 
 Every namespace starts with %q; the lab's files live under %s
@@ -140,10 +140,9 @@ func newLabDemoCmd(a *app) *cobra.Command {
 		Long: `Build the lab and take it through what xdplb is for, checking each step:
 requests through both VIPs spread over the backends by weight; a backend's
 server stopped and taken out by the health check within
-fall x interval + interval, then back; with --vrrp, the master director
-killed and the backup holding the VIPs within VRRP's master-down
-interval, with open connections kept on their backends; 'xdplb status'
-and 'xdplb stats'.
+fall x interval + interval, then back; the master director killed and
+the backup holding the VIPs within VRRP's master-down interval, with open
+connections kept on their backends; 'xdplb status' and 'xdplb stats'.
 The lab is removed at the end, on failure and on Ctrl-C. The exit status
 is 1, with the reason, if any step does not behave.`,
 		Args: exactArgs(),

@@ -97,11 +97,10 @@ func (v VRRPSpec) MasterDownInterval(p uint8) time.Duration {
 }
 
 // VRRPByDefault says whether DefaultTopology pairs the directors with
-// VRRP. `xdplb run` does not run VRRP instances yet (it warns about the
-// vrrp section and leaves the VIPs alone), so the lab runs one director
-// that holds the VIPs itself; this is the switch to turn once the daemon
-// speaks VRRP, and `xdplb lab --vrrp` tries it before then.
-const VRRPByDefault = false
+// VRRP, as `xdplb run` does from the configuration's vrrp section. Without
+// it the lab runs one director that holds the VIPs itself
+// (`xdplb lab --vrrp=false`).
+const VRRPByDefault = true
 
 // DefaultTopology is the lab of `xdplb lab`: one client, two directors
 // (a VRRP pair when VRRPByDefault, else only the first runs), three
