@@ -107,6 +107,7 @@ func newLabDownCmd(a *app) *cobra.Command {
 		Long: `Stop every process inside the lab's namespaces, delete the namespaces and
 their links, and remove the lab's pinned programs and files. It needs no
 running lab: leftovers of a crashed one are found by their name prefix.`,
+		Example: `  xdplb lab down`,
 		Args: exactArgs(),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := a.requirePrivileges(); err != nil {
@@ -145,6 +146,8 @@ the backup holding the VIPs within VRRP's master-down interval, with open
 connections kept on their backends; 'xdplb status' and 'xdplb stats'.
 The lab is removed at the end, on failure and on Ctrl-C. The exit status
 is 1, with the reason, if any step does not behave.`,
+		Example: `  xdplb lab demo
+  xdplb lab demo --requests 1000`,
 		Args: exactArgs(),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.requests < 10 {
