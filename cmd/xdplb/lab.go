@@ -108,7 +108,7 @@ func newLabDownCmd(a *app) *cobra.Command {
 their links, and remove the lab's pinned programs and files. It needs no
 running lab: leftovers of a crashed one are found by their name prefix.`,
 		Example: `  xdplb lab down`,
-		Args: exactArgs(),
+		Args:    exactArgs(),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := a.requirePrivileges(); err != nil {
 				return err
