@@ -504,6 +504,29 @@ func TestConfig(t *testing.T) {
 	if err := b.SetConfig(Config{IfMAC: net.HardwareAddr{1, 2}}); err == nil {
 		t.Error("SetConfig with a 2-byte MAC succeeded")
 	}
+	// MTU: 0 (no limit) or at least 68 + 20, so the next-hop MTU of a
+	// fragmentation-needed answer is one IPv4 allows.
+	stored := want.MTU
+	for _, tt := range []struct {
+		mtu uint16
+		ok  bool
+	}{{0, true}, {1, false}, {68, false}, {87, false}, {88, true}, {9000, true}} {
+		c := want
+		c.MTU = tt.mtu
+		err := b.SetConfig(c)
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("SetConfig with MTU %d: %v", tt.mtu, err)
+		case !tt.ok && (err == nil || !strings.Contains(err.Error(), "0 means no limit")):
+			t.Errorf("SetConfig with MTU %d = %v, want an error saying 0 means no limit", tt.mtu, err)
+		}
+		if tt.ok {
+			stored = tt.mtu
+		}
+		if got, err := b.Config(); err != nil || got.MTU != stored {
+			t.Errorf("after SetConfig with MTU %d: MTU %d, %v; want %d", tt.mtu, got.MTU, err, stored)
+		}
+	}
 }
 
 func TestStats(t *testing.T) {

@@ -190,7 +190,7 @@ type Backend struct {
 type Config struct {
 	TunSource netip.Addr       // outer source of IPIP packets
 	IfMAC     net.HardwareAddr // source MAC of every frame the program sends
-	MTU       uint16           // interface MTU; bigger IPIP packets get ICMP "fragmentation needed"
+	MTU       uint16           // interface MTU; bigger IPIP packets get ICMP "fragmentation needed"; 0 means no limit, else >= MinMTU
 	TunTTL    uint8            // outer TTL of IPIP packets; 0 means 64
 }
 
