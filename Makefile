@@ -37,7 +37,9 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
-## bench: data-plane, Maglev and control-plane figures
+## bench: data-plane, Maglev, control-plane and VRRP failover figures
+## (BENCH_ARGS="--sections dataplane --json" for one section, as JSON)
+BENCH_ARGS ?= --sections all
 bench: build
 	$(GO) run ./bench $(BENCH_ARGS)
 
