@@ -10,12 +10,21 @@
  *   5-tuple:     h = seed; mix saddr, daddr, sport<<16|dport, proto; h ^= 16
  *   persistence: h = seed; mix (saddr & mask); h ^= 4
  *   then fmix32(h), and the slot is h % ring_size.
+ *
+ * The VIP pre-filter uses a cheaper hash of the destination alone, also
+ * mirrored in Go (loader/filter.go): Knuth's multiplicative hash, the top
+ * LB_VIP_FILTER_BITS bits of daddr * 0x9e3779b1 (mod 2^32), daddr being
+ * the big-endian number of the address. Multiplication carries every input
+ * bit into the top bits, so addresses that differ only in the last octet
+ * still land in different buckets.
  */
 #ifndef XDPLB_HASH_H
 #define XDPLB_HASH_H
 
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
+
+#include "lb_types.h"
 
 static __always_inline __u32 hash_rotl32(__u32 x, __u32 r)
 {
@@ -62,6 +71,13 @@ static __always_inline __u32 hash_flow4(__u32 seed, __u32 saddr, __u32 daddr,
 static __always_inline __u32 hash_src4(__u32 seed, __u32 saddr)
 {
 	return hash_final(hash_mix(seed, saddr), 4);
+}
+
+/* hash_vip_bucket4 returns the vip_filter bucket of an IPv4 destination
+ * (host order): 0 .. (1 << LB_VIP_FILTER_BITS) - 1. */
+static __always_inline __u32 hash_vip_bucket4(__u32 daddr)
+{
+	return (daddr * 0x9e3779b1U) >> (32 - LB_VIP_FILTER_BITS);
 }
 
 #endif /* XDPLB_HASH_H */

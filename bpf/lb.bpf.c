@@ -63,6 +63,9 @@ int xdplb_balancer(struct xdp_md *ctx)
 	if (reason != PARSE_OK)
 		return stats_verdict(reason);
 
+	/* Most packets a director sees that are for no VIP stop here. */
+	if (!lb4_filter(&pkt))
+		return stats_verdict(LB_REASON_PASS_NOT_VIP);
 	vip = lb4_vip_lookup(&pkt);
 	if (!vip)
 		return stats_verdict(LB_REASON_PASS_NOT_VIP);

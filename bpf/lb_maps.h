@@ -8,6 +8,12 @@
  * array of ring_size backend ids per VIP, replaced whole by the control plane
  * (build a new inner map, then swap the outer slot), so a packet sees either
  * the old table or the new one, never a mix.
+ *
+ * vip_filter exists only to make the common path cheap; it is derived from
+ * vips by the loader and tolerated by the program, never trusted blindly.
+ * It counts, per bucket of destination addresses, the VIPs whose address
+ * falls in it: a packet whose bucket counts 0 is for no VIP, learnt with
+ * one array read instead of two hash lookups.
  */
 #ifndef XDPLB_LB_MAPS_H
 #define XDPLB_LB_MAPS_H
@@ -61,6 +67,16 @@ struct {
 	__type(key, struct lb_flow_key);
 	__type(value, struct lb_flow);
 } flows SEC(".maps");
+
+/* Number of VIPs (any port, any protocol) per destination bucket
+ * (hash_vip_bucket4). The loader may over-count for a moment, never
+ * under-count an existing VIP (loader/filter.go). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << LB_VIP_FILTER_BITS);
+	__type(key, __u32);
+	__type(value, __u32);
+} vip_filter SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

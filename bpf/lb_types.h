@@ -20,6 +20,11 @@
 
 #define LB_ADDR_LEN 16
 
+/* The vip_filter array has 1 << LB_VIP_FILTER_BITS buckets (hash.h says
+ * how a destination picks one). Fixed, not a load-time option: a bucket
+ * costs 4 bytes, and the loader mirrors the size (loader/filter.go). */
+#define LB_VIP_FILTER_BITS 12
+
 /* Why a packet left the program the way it did. Exactly one reason is
  * counted for every packet the balancer or the decap program sees. */
 enum lb_reason {

@@ -17,8 +17,8 @@ import (
 const metaPin = "meta"
 
 // metaLayout numbers the meaning of the pinned maps. Raise it when a change
-// makes old pins unusable although their sizes still match.
-const metaLayout = 1
+// makes old pins unusable although their sizes still match. 2: vip_filter.
+const metaLayout = 2
 
 const metaMagic = 0x78646c62 // "xdlb"
 
@@ -246,6 +246,12 @@ func adopt(dir string, meta *ebpf.Map, pm pinMeta, ifi ifaceInfo, mode Mode, opt
 		b.Close()
 		return nil, err
 	}
+	// A process that died while changing VIPs may have left the derived
+	// maps behind; this one is the maps' writer now.
+	if err := b.repairDerived(true); err != nil {
+		b.Close()
+		return nil, err
+	}
 	c, err := b.Config()
 	if err != nil {
 		b.Close()
@@ -402,6 +408,11 @@ func open(iface, pinRoot string) (_ *Balancer, err error) {
 	}
 	if err := assignMaps(&b.maps, b.all); err != nil {
 		return nil, fmt.Errorf("%w: under %s: %w: run `xdplb attach %s` to complete the pins", ErrIncompatiblePins, dir, err, iface)
+	}
+	// Raise filter buckets a crashed writer left too low. Only raise:
+	// the daemon may be changing VIPs right now (filter.go).
+	if err := b.repairDerived(false); err != nil {
+		return nil, err
 	}
 	if b.link, b.prog, err = openPinnedLink(dir, iface, "xdplb attach "+iface); err != nil {
 		return nil, err

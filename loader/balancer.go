@@ -57,6 +57,9 @@ func specFor(opts Options) (*ebpf.CollectionSpec, error) {
 		}
 		ms.MaxEntries = n
 	}
+	if f, ok := spec.Maps[lbMapVipFilter]; !ok || f.MaxEntries != vipFilterSize {
+		return nil, fmt.Errorf("balancer object: map %s does not have the %d buckets loader/filter.go hashes into", lbMapVipFilter, vipFilterSize)
+	}
 	rings := spec.Maps[lbMapRings]
 	if rings.InnerMap == nil {
 		return nil, fmt.Errorf("balancer object: map %s has no inner map", lbMapRings)

@@ -87,7 +87,7 @@ func TestLoadSizes(t *testing.T) {
 	}
 	want := map[string]uint32{
 		"vips": 3, "rings": 3, "vip_stats": 3, "backends": 17, "backend_stats": 17,
-		"flows": 129, "rings[0]": 31, "config": 1,
+		"flows": 129, "rings[0]": 31, "config": 1, "vip_filter": vipFilterSize,
 		"reason_stats": uint32(NumReasons), "event_stats": uint32(NumEvents),
 	}
 	got := make(map[string]uint32)

@@ -123,6 +123,7 @@ const (
 	lbMapFlows          = "flows"
 	lbMapReasonStats    = "reason_stats"
 	lbMapRings          = "rings"
+	lbMapVipFilter      = "vip_filter"
 	lbMapVipStats       = "vip_stats"
 	lbMapVips           = "vips"
 	lbProgXdplbBalancer = "xdplb_balancer"
@@ -189,6 +190,7 @@ type lbMapSpecs struct {
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	ReasonStats  *ebpf.MapSpec `ebpf:"reason_stats"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
+	VipFilter    *ebpf.MapSpec `ebpf:"vip_filter"`
 	VipStats     *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips         *ebpf.MapSpec `ebpf:"vips"`
 }
@@ -231,6 +233,7 @@ type lbMaps struct {
 	Flows        *ebpf.Map `ebpf:"flows"`
 	ReasonStats  *ebpf.Map `ebpf:"reason_stats"`
 	Rings        *ebpf.Map `ebpf:"rings"`
+	VipFilter    *ebpf.Map `ebpf:"vip_filter"`
 	VipStats     *ebpf.Map `ebpf:"vip_stats"`
 	Vips         *ebpf.Map `ebpf:"vips"`
 }
@@ -244,6 +247,7 @@ func (m *lbMaps) Close() error {
 		m.Flows,
 		m.ReasonStats,
 		m.Rings,
+		m.VipFilter,
 		m.VipStats,
 		m.Vips,
 	)

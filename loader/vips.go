@@ -37,9 +37,14 @@ func (b *Balancer) AddVIP(v VIP, c VIPConfig) (VIPEntry, error) {
 	defer b.mu.Unlock()
 	used := make(map[uint32]bool)
 	exists := false
+	bucket := vipBucket(v.Addr)
+	inBucket := uint32(0)
 	err := dumpMap(b.maps.Vips, func(k lbLbVipKey, m lbLbVipMeta) bool {
 		used[m.Index] = true
 		exists = exists || vipFromKey(k) == v
+		if vipBucket(addrFrom16(k.Addr)) == bucket {
+			inBucket++
+		}
 		return true
 	})
 	if err != nil {
@@ -60,13 +65,28 @@ func (b *Balancer) AddVIP(v VIP, c VIPConfig) (VIPEntry, error) {
 	if err := b.clearIndex(index); err != nil {
 		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, err)
 	}
+	// The filter goes first (filter.go): from the moment the key is in
+	// vips, the filter lets its packets through.
+	if err := b.setFilter(bucket, inBucket+1); err != nil {
+		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, b.undoAdd(bucket, err))
+	}
 	if err := b.maps.Vips.Update(vipKey(v), vipMeta(c, index), ebpf.UpdateNoExist); err != nil {
 		if errors.Is(err, ebpf.ErrKeyExist) {
-			return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, ErrVIPExists)
+			err = ErrVIPExists
 		}
+		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, b.undoAdd(bucket, err))
+	}
+	if err := b.refreshFilter(bucket); err != nil {
+		// The bucket counts the VIP already: it forwards.
 		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, err)
 	}
 	return VIPEntry{VIP: v, Config: c, Index: index}, nil
+}
+
+// undoAdd recomputes the filter bucket AddVIP raised before its key
+// insert failed with err, and returns err with any failure to do so.
+func (b *Balancer) undoAdd(bucket uint32, err error) error {
+	return errors.Join(err, b.refreshFilter(bucket))
 }
 
 // UpdateVIP changes the configuration of an existing VIP, keeping its
@@ -101,11 +121,14 @@ func (b *Balancer) DeleteVIP(v VIP) error {
 		return fmt.Errorf("delete VIP: %w", err)
 	}
 	// The key goes first, so no new packet matches while the rest is
-	// cleaned up.
+	// cleaned up. The filter bucket is lowered only after the key is gone.
 	if err := b.maps.Vips.Delete(vipKey(v)); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("delete VIP %s: %w", v, ErrVIPNotFound)
 		}
+		return fmt.Errorf("delete VIP %s: %w", v, err)
+	}
+	if err := b.refreshFilter(vipBucket(v.Addr)); err != nil {
 		return fmt.Errorf("delete VIP %s: %w", v, err)
 	}
 	if err := b.clearIndex(e.Index); err != nil {

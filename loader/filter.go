@@ -1,0 +1,94 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// The map derived from vips: vip_filter (bpf/lb_maps.h). The program reads
+// it to skip hash lookups, so what it reads must never make it miss a
+// configured VIP. A bucket may count more VIPs than vips holds (the packet
+// then takes the VIP lookup, which finds none), never fewer (the packet
+// would pass to the kernel). AddVIP raises the bucket before it inserts the
+// key, DeleteVIP lowers it after it removes the key; both then recompute
+// the bucket from vips, which is idempotent and repairs a bucket left
+// wrong by a process that died in between.
+//
+// Attach, when it adopts pins, recomputes every bucket from vips exactly.
+// Open only raises buckets that count too few: it may run while another
+// process (the daemon) changes VIPs, and a count that is too high is
+// harmless where one that is too low is not.
+
+// vipFilterBits mirrors LB_VIP_FILTER_BITS (bpf/lb_types.h).
+const vipFilterBits = 12
+
+// vipFilterSize is the number of vip_filter buckets.
+const vipFilterSize = 1 << vipFilterBits
+
+// vipBucket is hash_vip_bucket4 (bpf/hash.h): the vip_filter bucket of an
+// IPv4 destination, the top vipFilterBits bits of Knuth's multiplicative
+// hash of its big-endian number.
+func vipBucket(a netip.Addr) uint32 {
+	return (ipv4Word(a) * 0x9e3779b1) >> (32 - vipFilterBits)
+}
+
+// filterCounts counts the VIPs of the vips map per vip_filter bucket.
+func (b *Balancer) filterCounts() (map[uint32]uint32, error) {
+	counts := make(map[uint32]uint32)
+	err := dumpMap(b.maps.Vips, func(k lbLbVipKey, _ lbLbVipMeta) bool {
+		counts[vipBucket(addrFrom16(k.Addr))]++
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read vips: %w", err)
+	}
+	return counts, nil
+}
+
+// setFilter writes n into bucket.
+func (b *Balancer) setFilter(bucket, n uint32) error {
+	if err := b.maps.VipFilter.Put(bucket, n); err != nil {
+		return fmt.Errorf("write VIP filter bucket %d: %w", bucket, err)
+	}
+	return nil
+}
+
+// refreshFilter recomputes bucket from the vips map and writes it.
+func (b *Balancer) refreshFilter(bucket uint32) error {
+	counts, err := b.filterCounts()
+	if err != nil {
+		return fmt.Errorf("recompute VIP filter bucket %d: %w", bucket, err)
+	}
+	return b.setFilter(bucket, counts[bucket])
+}
+
+// repairDerived makes vip_filter agree with the vips map. With exact,
+// every bucket that differs is rewritten: only the maps' single writer may
+// do that. Without it, only buckets that count too few VIPs are raised,
+// which is safe against a concurrent writer.
+func (b *Balancer) repairDerived(exact bool) error {
+	counts, err := b.filterCounts()
+	if err != nil {
+		return fmt.Errorf("repair VIP filter: %w", err)
+	}
+	var werr error
+	err = dumpMap(b.maps.VipFilter, func(bucket, n uint32) bool {
+		want := counts[bucket]
+		delete(counts, bucket)
+		if n == want || (!exact && n > want) {
+			return true
+		}
+		werr = b.setFilter(bucket, want)
+		return werr == nil
+	})
+	if err = errors.Join(err, werr); err != nil {
+		return fmt.Errorf("repair VIP filter: %w", err)
+	}
+	if len(counts) > 0 {
+		// Every bucket of an array is dumped; a count left over means
+		// the map is not the filter this program was built with.
+		return fmt.Errorf("repair VIP filter: %d addresses hash outside its %d buckets", len(counts), b.maps.VipFilter.MaxEntries())
+	}
+	return nil
+}
