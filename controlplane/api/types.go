@@ -27,6 +27,9 @@ type Status struct {
 	Notes []string `json:"notes,omitempty"`
 	// VRRP is the state of the VRRP instances, when the daemon runs any.
 	VRRP []VRRPInstance `json:"vrrp,omitempty"`
+	// VRRPLinks counts, per interface, the VRRP messages no instance
+	// claimed.
+	VRRPLinks []VRRPLink `json:"vrrp_links,omitempty"`
 }
 
 // ReloadStatus is the outcome of one reload.
@@ -135,6 +138,45 @@ type VRRPInstance struct {
 	// Faults names the failing trackers that hold the instance in FAULT.
 	Faults    []string `json:"faults,omitempty"`
 	Addresses []string `json:"addresses"`
+	// Version is the VRRP version, 2 or 3.
+	Version uint8 `json:"version"`
+	// LastAdvert is when the last valid advertisement arrived.
+	LastAdvert time.Time    `json:"last_advert,omitzero"`
+	Counters   VRRPCounters `json:"counters"`
+	// Transitions are the last state changes, oldest first.
+	Transitions []VRRPTransition `json:"transitions"`
+}
+
+// VRRPCounters count an instance's protocol traffic since it started.
+type VRRPCounters struct {
+	AdvertsSent       uint64 `json:"adverts_sent"`
+	AdvertsReceived   uint64 `json:"adverts_received"`
+	Priority0Sent     uint64 `json:"priority0_sent"`
+	Priority0Received uint64 `json:"priority0_received"`
+	SendErrors        uint64 `json:"send_errors"`
+	Transitions       uint64 `json:"transitions"`
+	// Drops counts the advertisements dropped, by reason ("checksum",
+	// "ttl", "auth_password"...); reasons never seen are left out.
+	Drops map[string]uint64 `json:"drops"`
+}
+
+// VRRPTransition is one state change of a VRRP instance.
+type VRRPTransition struct {
+	At   time.Time `json:"at"`
+	From string    `json:"from"`
+	To   string    `json:"to"`
+	// Cause says why: startup, master_down, higher_priority,
+	// higher_address, fault, recovered, shutdown, sync_group...
+	Cause string `json:"cause"`
+}
+
+// VRRPLink counts what arrived on one interface's VRRP socket that no
+// instance could claim: malformed messages and unknown VRIDs.
+type VRRPLink struct {
+	Interface     string            `json:"interface"`
+	Received      uint64            `json:"received"`
+	ReceiveErrors uint64            `json:"receive_errors"`
+	Drops         map[string]uint64 `json:"drops"`
 }
 
 // ReloadResult is a successful reload.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/xdplb/xdplb/controlplane/health"
 	"github.com/xdplb/xdplb/controlplane/metrics"
 	"github.com/xdplb/xdplb/loader"
+	"github.com/xdplb/xdplb/vrrp"
 )
 
 // serviceView is one service as the loop sees it, copied out so the
@@ -102,8 +104,8 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		ConfigLoaded: v.loaded,
 		LastReload:   v.reload,
 		Services:     []api.Service{},
-		VRRP:         v.vrrp.status(),
 	}
+	st.VRRP, st.VRRPLinks = v.vrrp.status()
 	for _, sv := range v.services {
 		s := sv.svc
 		out := api.Service{
@@ -282,5 +284,27 @@ func (d *Daemon) metricsSnapshot() (metrics.Snapshot, error) {
 		}
 		snap.Services = append(snap.Services, ms)
 	}
+	for _, in := range st.VRRP {
+		snap.VRRP = append(snap.VRRP, metrics.VRRPInstance{
+			Name: in.Name, Interface: in.Interface, VRID: in.VRID, State: strings.ToLower(in.State),
+			Priority: in.EffectivePriority, AdvertsSent: in.Counters.AdvertsSent,
+			AdvertsReceived: in.Counters.AdvertsReceived, Transitions: in.Counters.Transitions,
+			Drops: everyReason(in.Counters.Drops),
+		})
+	}
+	for _, l := range st.VRRPLinks {
+		snap.VRRPLinks = append(snap.VRRPLinks, metrics.VRRPLink{Interface: l.Interface, Drops: everyReason(l.Drops)})
+	}
 	return snap, nil
+}
+
+// everyReason returns drops with a zero for every VRRP drop reason not
+// in it, so that each reason's series exists before its first drop.
+func everyReason(drops map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(vrrp.Reasons()))
+	for _, r := range vrrp.Reasons() {
+		out[r.String()] = 0
+	}
+	maps.Copy(out, drops)
+	return out
 }

@@ -249,10 +249,11 @@ func (v *vrrpRunner) close() {
 	v.closers = nil
 }
 
-// status reports the instances for the API.
-func (v *vrrpRunner) status() []api.VRRPInstance {
+// status reports the instances and the per-interface counters for the
+// API.
+func (v *vrrpRunner) status() ([]api.VRRPInstance, []api.VRRPLink) {
 	if v == nil {
-		return nil
+		return nil, nil
 	}
 	st := v.router.Status()
 	out := make([]api.VRRPInstance, 0, len(st.Instances))
@@ -261,21 +262,52 @@ func (v *vrrpRunner) status() []api.VRRPInstance {
 		for i, a := range in.Addresses {
 			addrs[i] = a.String()
 		}
+		c := in.Counters
 		vi := api.VRRPInstance{
 			Name:              in.Name,
 			Interface:         in.Interface,
 			VRID:              in.VRID,
+			Version:           uint8(in.Version),
 			State:             in.State.String(),
 			Priority:          in.Priority,
 			EffectivePriority: in.EffectivePriority,
 			Group:             in.Group,
 			Faults:            in.Faults,
 			Addresses:         addrs,
+			LastAdvert:        in.LastAdvert,
+			Counters: api.VRRPCounters{
+				AdvertsSent:       c.AdvertsSent,
+				AdvertsReceived:   c.AdvertsReceived,
+				Priority0Sent:     c.Priority0Sent,
+				Priority0Received: c.Priority0Received,
+				SendErrors:        c.SendErrors,
+				Transitions:       c.Transitions,
+				Drops:             dropNames(c.Drops),
+			},
+			Transitions: make([]api.VRRPTransition, len(in.Transitions)),
+		}
+		for i, t := range in.Transitions {
+			vi.Transitions[i] = api.VRRPTransition{At: t.At, From: t.From.String(), To: t.To.String(), Cause: string(t.Cause)}
 		}
 		if in.Master.IsValid() {
 			vi.Master = in.Master.String()
 		}
 		out = append(out, vi)
+	}
+	links := make([]api.VRRPLink, 0, len(st.Links))
+	for _, l := range st.Links {
+		links = append(links, api.VRRPLink{
+			Interface: l.Interface, Received: l.Received, ReceiveErrors: l.ReceiveErrors, Drops: dropNames(l.Drops),
+		})
+	}
+	return out, links
+}
+
+// dropNames keys drop counts by the reasons' stable names.
+func dropNames(m map[vrrp.Reason]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for r, n := range m {
+		out[r.String()] = n
 	}
 	return out
 }

@@ -92,8 +92,43 @@ vrrp:
 	}
 	waitFor(t, 5*time.Second, "VI_1 master", func() bool { return instance().State == "MASTER" })
 	waitFor(t, 5*time.Second, "VIP on the interface", hasVIP)
-	if in := instance(); in.EffectivePriority != 150 || in.VRID != 51 || in.Interface != dl {
-		t.Errorf("instance %+v, want VRID 51 on %s at priority 150", in, dl)
+	if in := instance(); in.EffectivePriority != 150 || in.VRID != 51 || in.Interface != dl || in.Version != 3 {
+		t.Errorf("instance %+v, want VRRPv3 VRID 51 on %s at priority 150", in, dl)
+	}
+	// A master at 100ms advertises: the counters and the transitions
+	// from INIT through BACKUP to MASTER are in the status and the
+	// metrics.
+	waitFor(t, 5*time.Second, "adverts sent", func() bool { return instance().Counters.AdvertsSent >= 3 })
+	in := instance()
+	var path []string
+	for _, tr := range in.Transitions {
+		if tr.At.IsZero() || tr.Cause == "" {
+			t.Errorf("transition %+v lacks its time or cause", tr)
+		}
+		path = append(path, tr.From+">"+tr.To)
+	}
+	if want, got := "INIT>BACKUP,BACKUP>MASTER", strings.Join(path, ","); want != got {
+		t.Errorf("transitions %s, want %s", got, want)
+	}
+	if want, got := uint64(len(in.Transitions)), in.Counters.Transitions; want != got {
+		t.Errorf("transitions counter %d, want %d (one per listed transition)", got, want)
+	}
+	vi := map[string]string{"instance": "VI_1", "interface": dl, "vrid": "51"}
+	if got := metricValue(t, r.d, "xdplb_vrrp_state", map[string]string{"instance": "VI_1", "state": "master"}); got != 1 {
+		t.Errorf("xdplb_vrrp_state{state=master} = %v, want 1", got)
+	}
+	if got := metricValue(t, r.d, "xdplb_vrrp_state", map[string]string{"instance": "VI_1", "state": "backup"}); got != 0 {
+		t.Errorf("xdplb_vrrp_state{state=backup} = %v, want 0", got)
+	}
+	if got := metricValue(t, r.d, "xdplb_vrrp_adverts_sent_total", vi); got < 3 {
+		t.Errorf("xdplb_vrrp_adverts_sent_total = %v, want at least 3", got)
+	}
+	if got := metricValue(t, r.d, "xdplb_vrrp_transitions_total", vi); got != 2 {
+		t.Errorf("xdplb_vrrp_transitions_total = %v, want 2", got)
+	}
+	// Every reason's series exists before its first drop.
+	if got := metricValue(t, r.d, "xdplb_vrrp_drops_total", map[string]string{"instance": "VI_1", "reason": "checksum"}); got != 0 {
+		t.Errorf("xdplb_vrrp_drops_total{reason=checksum} = %v, want 0", got)
 	}
 
 	// Every backend of web fails: the tracked service lowers the priority.

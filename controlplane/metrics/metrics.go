@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,33 @@ type Snapshot struct {
 	FlowEntries, FlowCapacity uint64
 	// Memlock is the kernel memory each BPF map holds, by map name.
 	Memlock map[string]uint64
+	// VRRP is the daemon's VRRP instances; VRRPLinks counts, per
+	// interface, the messages no instance claimed.
+	VRRP      []VRRPInstance
+	VRRPLinks []VRRPLink
+}
+
+// VRRPInstance is one VRRP instance.
+type VRRPInstance struct {
+	Name      string
+	Interface string
+	VRID      uint8
+	// State is one of "init", "backup", "master", "fault".
+	State string
+	// Priority is the priority the instance advertises, after trackers.
+	Priority uint8
+	// AdvertsSent and AdvertsReceived count advertisements, priority 0
+	// included; Transitions counts state changes.
+	AdvertsSent, AdvertsReceived, Transitions uint64
+	// Drops counts the received advertisements dropped, by reason name.
+	Drops map[string]uint64
+}
+
+// VRRPLink counts the VRRP messages an interface received that no
+// instance claimed (malformed, unknown VRID), by reason name.
+type VRRPLink struct {
+	Interface string
+	Drops     map[string]uint64
 }
 
 // Service is one virtual service.
@@ -76,6 +104,10 @@ func (f SourceFunc) Snapshot() (Snapshot, error) { return f() }
 // xdplb_backend_state: every state is exported, 1 for the current one,
 // so that a state change never leaves a stale series behind.
 var backendStates = []string{"active", "draining", "down"}
+
+// vrrpStates are the values of the state label of xdplb_vrrp_state,
+// exported the same way.
+var vrrpStates = []string{"init", "backup", "master", "fault"}
 
 // Metrics is the daemon's Prometheus registry.
 type Metrics struct {
@@ -220,6 +252,9 @@ type dataplaneCollector struct {
 	packets, flowEvents          *prometheus.Desc
 	flowEntries, flowCapacity    *prometheus.Desc
 	memlock                      *prometheus.Desc
+	vrrpState, vrrpPriority      *prometheus.Desc
+	vrrpTransitions, vrrpDrops   *prometheus.Desc
+	vrrpSent, vrrpReceived       *prometheus.Desc
 }
 
 func newDataplaneCollector(src Source) *dataplaneCollector {
@@ -228,6 +263,7 @@ func newDataplaneCollector(src Source) *dataplaneCollector {
 	}
 	svc := []string{"service", "vip"}
 	be := []string{"service", "vip", "backend"}
+	vi := []string{"instance", "interface", "vrid"}
 	return &dataplaneCollector{
 		src:            src,
 		vipPackets:     d("vip_packets_total", "Packets the data plane forwarded for a VIP (DR or TUN).", svc...),
@@ -246,6 +282,15 @@ func newDataplaneCollector(src Source) *dataplaneCollector {
 		flowEntries:  d("flow_table_entries", "Entries in the flow table (established flows pinned to a backend)."),
 		flowCapacity: d("flow_table_capacity_entries", "Size of the flow table; the least recently used flow is evicted when it is full."),
 		memlock:      d("bpf_map_memory_bytes", "Kernel memory held by each BPF map, Maglev tables included.", "map"),
+		vrrpState: d("vrrp_state", "State of a VRRP instance: 1 for the current one of init, backup, master and fault.",
+			append(vi, "state")...),
+		vrrpPriority:    d("vrrp_priority", "Priority a VRRP instance advertises, after its trackers' weights.", vi...),
+		vrrpTransitions: d("vrrp_transitions_total", "State changes of a VRRP instance.", vi...),
+		vrrpSent:        d("vrrp_adverts_sent_total", "VRRP advertisements an instance sent, priority 0 included.", vi...),
+		vrrpReceived:    d("vrrp_adverts_received_total", "Valid VRRP advertisements an instance received, priority 0 included.", vi...),
+		vrrpDrops: d("vrrp_drops_total",
+			"Received VRRP messages dropped, by reason; instance is empty for those no instance claimed (malformed, unknown VRID).",
+			"interface", "instance", "reason"),
 	}
 }
 
@@ -253,6 +298,7 @@ func (c *dataplaneCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.vipPackets, c.vipBytes, c.backendPackets, c.backendBytes, c.backendUp, c.backendState,
 		c.backendWeight, c.activeBackends, c.packets, c.flowEvents, c.flowEntries, c.flowCapacity, c.memlock,
+		c.vrrpState, c.vrrpPriority, c.vrrpTransitions, c.vrrpSent, c.vrrpReceived, c.vrrpDrops,
 	} {
 		ch <- d
 	}
@@ -294,6 +340,24 @@ func (c *dataplaneCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.flowCapacity, float64(s.FlowCapacity))
 	for name, n := range s.Memlock {
 		gauge(c.memlock, float64(n), name)
+	}
+	for _, in := range s.VRRP {
+		vi := []string{in.Name, in.Interface, strconv.Itoa(int(in.VRID))}
+		for _, st := range vrrpStates {
+			gauge(c.vrrpState, boolValue(in.State == st), append(vi, st)...)
+		}
+		gauge(c.vrrpPriority, float64(in.Priority), vi...)
+		counter(c.vrrpTransitions, in.Transitions, vi...)
+		counter(c.vrrpSent, in.AdvertsSent, vi...)
+		counter(c.vrrpReceived, in.AdvertsReceived, vi...)
+		for reason, n := range in.Drops {
+			counter(c.vrrpDrops, n, in.Interface, in.Name, reason)
+		}
+	}
+	for _, l := range s.VRRPLinks {
+		for reason, n := range l.Drops {
+			counter(c.vrrpDrops, n, l.Interface, "", reason)
+		}
 	}
 }
 

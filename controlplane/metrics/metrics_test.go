@@ -28,6 +28,12 @@ func sampleSnapshot() Snapshot {
 		FlowEntries:  3,
 		FlowCapacity: 65536,
 		Memlock:      map[string]uint64{"flows": 4096, "vips": 512},
+		VRRP: []VRRPInstance{{
+			Name: "VI_1", Interface: "eth0", VRID: 51, State: "master", Priority: 100,
+			AdvertsSent: 120, AdvertsReceived: 3, Transitions: 2,
+			Drops: map[string]uint64{"checksum": 2, "ttl": 0},
+		}},
+		VRRPLinks: []VRRPLink{{Interface: "eth0", Drops: map[string]uint64{"unknown_vrid": 5}}},
 	}
 }
 
@@ -112,6 +118,41 @@ xdplb_packets_total{action="tx",reason="tx_dr"} 30
 # HELP xdplb_flow_table_entries Entries in the flow table (established flows pinned to a backend).
 # TYPE xdplb_flow_table_entries gauge
 xdplb_flow_table_entries 3
+`},
+		{"xdplb_vrrp_state", `
+# HELP xdplb_vrrp_state State of a VRRP instance: 1 for the current one of init, backup, master and fault.
+# TYPE xdplb_vrrp_state gauge
+xdplb_vrrp_state{instance="VI_1",interface="eth0",state="backup",vrid="51"} 0
+xdplb_vrrp_state{instance="VI_1",interface="eth0",state="fault",vrid="51"} 0
+xdplb_vrrp_state{instance="VI_1",interface="eth0",state="init",vrid="51"} 0
+xdplb_vrrp_state{instance="VI_1",interface="eth0",state="master",vrid="51"} 1
+`},
+		{"xdplb_vrrp_priority", `
+# HELP xdplb_vrrp_priority Priority a VRRP instance advertises, after its trackers' weights.
+# TYPE xdplb_vrrp_priority gauge
+xdplb_vrrp_priority{instance="VI_1",interface="eth0",vrid="51"} 100
+`},
+		{"xdplb_vrrp_transitions_total", `
+# HELP xdplb_vrrp_transitions_total State changes of a VRRP instance.
+# TYPE xdplb_vrrp_transitions_total counter
+xdplb_vrrp_transitions_total{instance="VI_1",interface="eth0",vrid="51"} 2
+`},
+		{"xdplb_vrrp_adverts_sent_total", `
+# HELP xdplb_vrrp_adverts_sent_total VRRP advertisements an instance sent, priority 0 included.
+# TYPE xdplb_vrrp_adverts_sent_total counter
+xdplb_vrrp_adverts_sent_total{instance="VI_1",interface="eth0",vrid="51"} 120
+`},
+		{"xdplb_vrrp_adverts_received_total", `
+# HELP xdplb_vrrp_adverts_received_total Valid VRRP advertisements an instance received, priority 0 included.
+# TYPE xdplb_vrrp_adverts_received_total counter
+xdplb_vrrp_adverts_received_total{instance="VI_1",interface="eth0",vrid="51"} 3
+`},
+		{"xdplb_vrrp_drops_total", `
+# HELP xdplb_vrrp_drops_total Received VRRP messages dropped, by reason; instance is empty for those no instance claimed (malformed, unknown VRID).
+# TYPE xdplb_vrrp_drops_total counter
+xdplb_vrrp_drops_total{instance="",interface="eth0",reason="unknown_vrid"} 5
+xdplb_vrrp_drops_total{instance="VI_1",interface="eth0",reason="checksum"} 2
+xdplb_vrrp_drops_total{instance="VI_1",interface="eth0",reason="ttl"} 0
 `},
 		{"xdplb_build_info", `
 # HELP xdplb_build_info Always 1; the labels describe the running xdplb binary.
