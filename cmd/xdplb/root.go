@@ -92,6 +92,7 @@ version.`,
 		newStatusCmd(a),
 		newReloadCmd(a),
 		newConfigCmd(a),
+		newVRRPCmd(a),
 	)
 	return root
 }
