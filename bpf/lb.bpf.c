@@ -45,11 +45,14 @@ static __always_inline int lb_tun(struct xdp_md *ctx, const struct parse_pkt *p,
 SEC("xdp")
 int xdplb_balancer(struct xdp_md *ctx)
 {
-	struct parse_pkt pkt;
-	struct lb_vip_meta *vip;
+	/* Aligned for lb4_addr_mapped's word stores (see lb4.h). */
+	struct lb_flow_key key __attribute__((aligned(8)));
+	struct lb_vip_meta *vip = NULL;
 	struct lb_backend *be = NULL;
+	struct lb_flow *flow;
 	struct lb_config *cfg;
-	__u32 zero = 0, id;
+	struct parse_pkt pkt;
+	__u32 zero = 0, id = 0, nvips;
 	__u64 bytes;
 	int reason;
 
@@ -64,15 +67,29 @@ int xdplb_balancer(struct xdp_md *ctx)
 		return stats_verdict(reason);
 
 	/* Most packets a director sees that are for no VIP stop here. */
-	if (!lb4_filter(&pkt))
+	nvips = lb4_filter(&pkt);
+	if (!nvips)
 		return stats_verdict(LB_REASON_PASS_NOT_VIP);
-	vip = lb4_vip_lookup(&pkt);
-	if (!vip)
-		return stats_verdict(LB_REASON_PASS_NOT_VIP);
+
+	/* A known flow whose entry still names a VIP answering this packet
+	 * skips the VIP lookup; everything else is decided as for a packet
+	 * without that shortcut (lb4.h). */
+	lb4_flow_key(&pkt, &key);
+	flow = bpf_map_lookup_elem(&flows, &key);
+	if (flow)
+		id = lb4_established(&pkt, flow, nvips, &vip, &be);
+	if (!id) {
+		vip = lb4_vip_lookup(&pkt);
+		if (!vip)
+			return stats_verdict(LB_REASON_PASS_NOT_VIP);
+	}
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg)
 		return stats_verdict(LB_REASON_DROP_NO_CONFIG);
-	id = lb4_select(&pkt, vip, &be);
+	if (id)
+		stats_event(LB_EVENT_FLOW_HIT);
+	else
+		id = lb4_select(&pkt, vip, &key, flow, &be);
 	if (!id || !be)
 		return stats_verdict(LB_REASON_DROP_NO_BACKEND);
 

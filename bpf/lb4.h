@@ -11,9 +11,13 @@
  * which ends a connection and must not create one. Rings are inner maps
  * swapped whole by the control plane: a packet reads one ring only.
  *
- * Before any of this, the destination's vip_filter bucket counting no VIP
- * means no VIP lookup can match (lb4_filter): most packets that are for no
- * VIP cost one array read instead of two hash lookups.
+ * Two shortcuts give the same answers with fewer hash lookups. The
+ * destination's vip_filter bucket counting no VIP means no VIP lookup can
+ * match (lb4_filter). A flow entry records its VIP's index, and when
+ * vip_info at that index still describes the VIP the lookup would find,
+ * with the pinned backend still usable for it, the flow is forwarded
+ * without a VIP lookup (lb4_established); anything else takes the full
+ * path (lb4_vip_lookup, lb4_select).
  */
 #ifndef XDPLB_LB4_H
 #define XDPLB_LB4_H
@@ -64,6 +68,32 @@ static __always_inline __u32 lb4_filter(const struct parse_pkt *p)
 	return n ? *n : 0;
 }
 
+/* lb4_flow_key fills key with the 5-tuple of the parsed packet p. key must
+ * be 4-byte aligned (see lb4_addr_mapped). */
+static __always_inline void lb4_flow_key(const struct parse_pkt *p,
+					 struct lb_flow_key *key)
+{
+	lb4_addr_mapped(key->src, p->iph->saddr);
+	lb4_addr_mapped(key->dst, p->iph->daddr);
+	key->sport = p->sport;
+	key->dport = p->dport;
+	key->proto = p->proto;
+	key->pad[0] = 0;
+	key->pad[1] = 0;
+	key->pad[2] = 0;
+}
+
+/* lb4_vip_key_of fills key with the VIP key (daddr, port, proto) of the
+ * parsed packet p. key must be 4-byte aligned. */
+static __always_inline void lb4_vip_key_of(const struct parse_pkt *p,
+					   struct lb_vip_key *key, __be16 port)
+{
+	lb4_addr_mapped(key->addr, p->iph->daddr);
+	key->port = port;
+	key->proto = p->proto;
+	key->pad = 0;
+}
+
 /* lb4_vip_lookup returns the VIP the parsed packet p is addressed to: the
  * entry for (daddr, dport, proto), else the all-ports entry (daddr, 0,
  * proto), else NULL. */
@@ -75,15 +105,83 @@ lb4_vip_lookup(const struct parse_pkt *p)
 	struct lb_vip_key key __attribute__((aligned(8)));
 	struct lb_vip_meta *vip;
 
-	lb4_addr_mapped(key.addr, p->iph->daddr);
-	key.port = p->dport;
-	key.proto = p->proto;
-	key.pad = 0;
+	lb4_vip_key_of(p, &key, p->dport);
 	vip = bpf_map_lookup_elem(&vips, &key);
 	if (vip)
 		return vip;
 	key.port = 0;
 	return bpf_map_lookup_elem(&vips, &key);
+}
+
+/* lb4_info_matches reports whether info, read from vip_info[index],
+ * describes a VIP at that index that the parsed packet p may belong to:
+ * the IPv4-mapped address is p's destination, the protocol p's, and the
+ * port p's destination port or 0 (all ports). */
+static __always_inline int lb4_info_matches(const struct lb_vip_info *info,
+					    __u32 index,
+					    const struct parse_pkt *p)
+{
+	/* The address is compared as four words, the IPv4-mapped prefix
+	 * included, so a future IPv6 VIP never matches an IPv4 packet. The
+	 * value is 8-byte aligned in the map, so the loads are aligned. */
+	const __u32 *a = (const __u32 *)info->key.addr;
+
+	return info->key.proto == p->proto &&
+	       (info->key.port == p->dport || info->key.port == 0) &&
+	       a[3] == p->iph->daddr && (a[0] | a[1]) == 0 &&
+	       a[2] == bpf_htonl(0x0000ffff) && info->meta.index == index;
+}
+
+/* lb4_usable reports whether backend b, pinned by a flow of VIP slot
+ * vip_index, may keep receiving that flow: it is active or draining and
+ * still belongs to the VIP. */
+static __always_inline int lb4_usable(const struct lb_backend *b,
+				      __u32 vip_index)
+{
+	return (b->state == LB_BACKEND_ACTIVE ||
+		b->state == LB_BACKEND_DRAINING) &&
+	       b->vip_index == vip_index;
+}
+
+/* lb4_established tries the established-flow shortcut for the parsed
+ * packet p, whose flow entry is flow and whose vip_filter bucket counts
+ * nvips VIPs. It succeeds when vip_info[flow->vip_index] describes a VIP
+ * that the full lookup (lb4_vip_lookup) would return for p, and the pinned
+ * backend is usable for it (lb4_usable): it then sets *vip to that VIP's
+ * meta and *be to the backend, and returns the backend id. It counts
+ * nothing and returns 0 when the full path must decide.
+ *
+ * An all-ports VIP is what the lookup returns only if no VIP exists for
+ * p's own port. When the bucket counts that one VIP alone, none can;
+ * otherwise the port's entry is looked up (one hash lookup, still one
+ * fewer than the full path). */
+static __always_inline __u32 lb4_established(const struct parse_pkt *p,
+					     const struct lb_flow *flow,
+					     __u32 nvips,
+					     struct lb_vip_meta **vip,
+					     struct lb_backend **be)
+{
+	__u32 index = flow->vip_index;
+	__u32 id = flow->backend_id;
+	struct lb_vip_info *info;
+	struct lb_backend *b;
+
+	info = bpf_map_lookup_elem(&vip_info, &index);
+	if (!info || !lb4_info_matches(info, index, p))
+		return 0;
+	if (info->key.port == 0 && p->dport != 0 && nvips > 1) {
+		struct lb_vip_key key __attribute__((aligned(8)));
+
+		lb4_vip_key_of(p, &key, p->dport);
+		if (bpf_map_lookup_elem(&vips, &key))
+			return 0;
+	}
+	b = bpf_map_lookup_elem(&backends, &id);
+	if (!b || !lb4_usable(b, index))
+		return 0;
+	*vip = &info->meta;
+	*be = b;
+	return id;
 }
 
 /* lb4_ring_pick hashes the packet p as vip asks (5-tuple, or the client
@@ -127,53 +225,42 @@ static __always_inline __u32 lb4_ring_pick(const struct parse_pkt *p,
 	return id;
 }
 
-/* lb4_usable reports whether backend b, pinned by a flow of VIP slot
- * vip_index, may keep receiving that flow: it is active or draining and
- * still belongs to the VIP. */
-static __always_inline int lb4_usable(const struct lb_backend *b,
-				      __u32 vip_index)
-{
-	return (b->state == LB_BACKEND_ACTIVE ||
-		b->state == LB_BACKEND_DRAINING) &&
-	       b->vip_index == vip_index;
-}
-
-/* lb4_select picks the backend for packet p of vip and keeps the flow table
- * up to date, counting one flow event when a backend is found:
+/* lb4_select picks the backend for packet p of vip, whose flow key is key
+ * and whose flow-table entry is flow (NULL when the flow is unknown), and
+ * keeps the flow table up to date, counting one flow event when a backend
+ * is found:
  *   known flow, usable backend     -> that backend, FLOW_HIT;
  *   known flow, unusable backend   -> ring pick, entry overwritten,
  *                                     FLOW_REHASH;
  *   unknown flow                   -> ring pick, entry created (FLOW_NEW),
  *                                     except for a TCP RST (FLOW_RST_SKIPPED).
  * A failed table write counts FLOW_INSERT_FAILED instead of FLOW_NEW or
- * FLOW_REHASH; the packet is still forwarded. Returns the backend id and sets *be, or 0 when the ring gives
- * no active backend (the caller drops with LB_REASON_DROP_NO_BACKEND). */
+ * FLOW_REHASH; the packet is still forwarded. Entries record vip->index.
+ * Returns the backend id and sets *be, or 0 when the ring gives no active
+ * backend (the caller drops with LB_REASON_DROP_NO_BACKEND). */
 static __always_inline __u32 lb4_select(const struct parse_pkt *p,
 					const struct lb_vip_meta *vip,
+					const struct lb_flow_key *key,
+					struct lb_flow *flow,
 					struct lb_backend **be)
 {
-	/* Aligned for lb4_addr_mapped, as in lb4_vip_lookup. */
-	struct lb_flow_key key __attribute__((aligned(8)));
 	struct lb_flow val = {};
-	struct lb_flow *flow;
 	__u32 event, id;
 
-	lb4_addr_mapped(key.src, p->iph->saddr);
-	lb4_addr_mapped(key.dst, p->iph->daddr);
-	key.sport = p->sport;
-	key.dport = p->dport;
-	key.proto = p->proto;
-	key.pad[0] = 0;
-	key.pad[1] = 0;
-	key.pad[2] = 0;
-
-	flow = bpf_map_lookup_elem(&flows, &key);
 	if (flow) {
 		struct lb_backend *b;
 
 		id = flow->backend_id;
 		b = bpf_map_lookup_elem(&backends, &id);
 		if (b && lb4_usable(b, vip->index)) {
+			/* The entry names another VIP index (its VIP was
+			 * deleted and added again): record the current one,
+			 * so the next packet takes lb4_established. A plain
+			 * store into the value; should the LRU have recycled
+			 * the entry meanwhile, the index is a hint that is
+			 * checked before every use. */
+			if (flow->vip_index != vip->index)
+				flow->vip_index = vip->index;
 			stats_event(LB_EVENT_FLOW_HIT);
 			*be = b;
 			return id;
@@ -192,7 +279,8 @@ static __always_inline __u32 lb4_select(const struct parse_pkt *p,
 		return id;
 	}
 	val.backend_id = id;
-	if (bpf_map_update_elem(&flows, &key, &val, BPF_ANY))
+	val.vip_index = vip->index;
+	if (bpf_map_update_elem(&flows, key, &val, BPF_ANY))
 		stats_event(LB_EVENT_FLOW_INSERT_FAILED);
 	else
 		stats_event(event);

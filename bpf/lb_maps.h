@@ -9,11 +9,13 @@
  * (build a new inner map, then swap the outer slot), so a packet sees either
  * the old table or the new one, never a mix.
  *
- * vip_filter exists only to make the common path cheap; it is derived from
- * vips by the loader and tolerated by the program, never trusted blindly.
- * It counts, per bucket of destination addresses, the VIPs whose address
- * falls in it: a packet whose bucket counts 0 is for no VIP, learnt with
- * one array read instead of two hash lookups.
+ * Two maps exist only to make the common paths cheap; each is derived from
+ * vips by the loader and checked or tolerated by the program, never trusted
+ * blindly. vip_filter counts, per bucket of destination addresses, the VIPs
+ * whose address falls in it: a packet whose bucket counts 0 is for no VIP,
+ * learnt with one array read instead of two hash lookups. vip_info holds
+ * each VIP's key and meta by index, so an established flow, which records
+ * its VIP's index, finds its VIP without a hash lookup.
  */
 #ifndef XDPLB_LB_MAPS_H
 #define XDPLB_LB_MAPS_H
@@ -67,6 +69,14 @@ struct {
 	__type(key, struct lb_flow_key);
 	__type(value, struct lb_flow);
 } flows SEC(".maps");
+
+/* VIP key and meta by VIP index, for established flows (see above). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_DEFAULT_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct lb_vip_info);
+} vip_info SEC(".maps");
 
 /* Number of VIPs (any port, any protocol) per destination bucket
  * (hash_vip_bucket4). The loader may over-count for a moment, never

@@ -116,10 +116,22 @@ struct lb_flow_key {
 	__u8 pad[3];
 };
 
-/* Value of the flows LRU map. */
+/* Value of the flows LRU map. vip_index is the VIP the backend was chosen
+ * for. It lets an established flow skip the VIP lookup, but it is only a
+ * hint: the program uses it after checking that vip_info[vip_index] still
+ * describes a VIP the packet is addressed to and that the backend still
+ * belongs to that VIP; otherwise the flow takes the full lookup. */
 struct lb_flow {
 	__u32 backend_id;
-	__u32 pad;
+	__u32 vip_index;
+};
+
+/* Value of the vip_info array, indexed by VIP index: the VIP's key and
+ * meta as in the vips map (meta.index equals the array index). All zeros
+ * (protocol 0, which no parsed packet has) for an unused index. */
+struct lb_vip_info {
+	struct lb_vip_key key;
+	struct lb_vip_meta meta;
 };
 
 /* Per-CPU packet and byte counter, for VIPs and backends. */

@@ -17,7 +17,8 @@ import (
 const metaPin = "meta"
 
 // metaLayout numbers the meaning of the pinned maps. Raise it when a change
-// makes old pins unusable although their sizes still match. 2: vip_filter.
+// makes old pins unusable although their sizes still match. 2: vip_filter,
+// vip_info, and flows that record their VIP's index.
 const metaLayout = 2
 
 const metaMagic = 0x78646c62 // "xdlb"

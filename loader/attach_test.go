@@ -110,7 +110,7 @@ func pins(t *testing.T, dir string) []string {
 	return names
 }
 
-var wantPins = []string{"backend_stats", "backends", "config", "event_stats", "flows", "link", "meta", "reason_stats", "rings", "vip_filter", "vip_stats", "vips"}
+var wantPins = []string{"backend_stats", "backends", "config", "event_stats", "flows", "link", "meta", "reason_stats", "rings", "vip_filter", "vip_info", "vip_stats", "vips"}
 
 // sendUDP sends n datagrams from the peer to the director's address.
 func (l *lab) sendUDP(t *testing.T, n int) {

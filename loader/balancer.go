@@ -46,6 +46,7 @@ func specFor(opts Options) (*ebpf.CollectionSpec, error) {
 		lbMapVips:         opts.MaxVIPs,
 		lbMapRings:        opts.MaxVIPs,
 		lbMapVipStats:     opts.MaxVIPs,
+		lbMapVipInfo:      opts.MaxVIPs,
 		lbMapBackends:     opts.MaxBackends,
 		lbMapBackendStats: opts.MaxBackends,
 		lbMapFlows:        opts.MaxFlows,

@@ -86,7 +86,7 @@ func TestLoadSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]uint32{
-		"vips": 3, "rings": 3, "vip_stats": 3, "backends": 17, "backend_stats": 17,
+		"vips": 3, "rings": 3, "vip_stats": 3, "vip_info": 3, "backends": 17, "backend_stats": 17,
 		"flows": 129, "rings[0]": 31, "config": 1, "vip_filter": vipFilterSize,
 		"reason_stats": uint32(NumReasons), "event_stats": uint32(NumEvents),
 	}

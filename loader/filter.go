@@ -6,17 +6,24 @@ import (
 	"net/netip"
 )
 
-// The map derived from vips: vip_filter (bpf/lb_maps.h). The program reads
-// it to skip hash lookups, so what it reads must never make it miss a
-// configured VIP. A bucket may count more VIPs than vips holds (the packet
-// then takes the VIP lookup, which finds none), never fewer (the packet
-// would pass to the kernel). AddVIP raises the bucket before it inserts the
-// key, DeleteVIP lowers it after it removes the key; both then recompute
-// the bucket from vips, which is idempotent and repairs a bucket left
-// wrong by a process that died in between.
+// The maps derived from vips: vip_filter and vip_info (bpf/lb_maps.h). The
+// program reads them to skip hash lookups, so what it reads must never make
+// it miss a configured VIP:
 //
-// Attach, when it adopts pins, recomputes every bucket from vips exactly.
-// Open only raises buckets that count too few: it may run while another
+//   - A vip_filter bucket may count more VIPs than vips holds (the packet
+//     then takes the VIP lookup, which finds none), never fewer (the packet
+//     would pass to the kernel). AddVIP raises the bucket before it inserts
+//     the key, DeleteVIP lowers it after it removes the key; both then
+//     recompute the bucket from vips, which is idempotent and repairs a
+//     bucket left wrong by a process that died in between.
+//   - vip_info[i] describes the VIP with index i, or is zero. The program
+//     checks it against every packet, so a stale entry costs a lookup, not
+//     a wrong answer; AddVIP writes it before inserting the key, DeleteVIP
+//     clears it before removing the key, UpdateVIP rewrites it after the
+//     key.
+//
+// Attach, when it adopts pins, recomputes both from vips exactly. Open only
+// raises filter buckets that count too few: it may run while another
 // process (the daemon) changes VIPs, and a count that is too high is
 // harmless where one that is too low is not.
 
@@ -31,6 +38,11 @@ const vipFilterSize = 1 << vipFilterBits
 // hash of its big-endian number.
 func vipBucket(a netip.Addr) uint32 {
 	return (ipv4Word(a) * 0x9e3779b1) >> (32 - vipFilterBits)
+}
+
+// vipInfo is the vip_info value of VIP v with config c at index.
+func vipInfo(v VIP, c VIPConfig, index uint32) lbLbVipInfo {
+	return lbLbVipInfo{Key: vipKey(v), Meta: vipMeta(c, index)}
 }
 
 // filterCounts counts the VIPs of the vips map per vip_filter bucket.
@@ -63,10 +75,18 @@ func (b *Balancer) refreshFilter(bucket uint32) error {
 	return b.setFilter(bucket, counts[bucket])
 }
 
-// repairDerived makes vip_filter agree with the vips map. With exact,
-// every bucket that differs is rewritten: only the maps' single writer may
-// do that. Without it, only buckets that count too few VIPs are raised,
-// which is safe against a concurrent writer.
+// setVIPInfo writes vip_info[index].
+func (b *Balancer) setVIPInfo(index uint32, info lbLbVipInfo) error {
+	if err := b.maps.VipInfo.Put(index, info); err != nil {
+		return fmt.Errorf("write VIP info %d: %w", index, err)
+	}
+	return nil
+}
+
+// repairDerived makes vip_filter and vip_info agree with the vips map.
+// With exact, every bucket and entry that differs is rewritten: only the
+// maps' single writer may do that. Without it, only buckets that count
+// too few VIPs are raised, which is safe against a concurrent writer.
 func (b *Balancer) repairDerived(exact bool) error {
 	counts, err := b.filterCounts()
 	if err != nil {
@@ -89,6 +109,27 @@ func (b *Balancer) repairDerived(exact bool) error {
 		// Every bucket of an array is dumped; a count left over means
 		// the map is not the filter this program was built with.
 		return fmt.Errorf("repair VIP filter: %d addresses hash outside its %d buckets", len(counts), b.maps.VipFilter.MaxEntries())
+	}
+	if !exact {
+		return nil
+	}
+
+	want := make(map[uint32]lbLbVipInfo)
+	err = dumpMap(b.maps.Vips, func(k lbLbVipKey, m lbLbVipMeta) bool {
+		want[m.Index] = lbLbVipInfo{Key: k, Meta: m}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("repair VIP info: read vips: %w", err)
+	}
+	err = dumpMap(b.maps.VipInfo, func(index uint32, got lbLbVipInfo) bool {
+		if w := want[index]; w != got {
+			werr = b.setVIPInfo(index, w)
+		}
+		return werr == nil
+	})
+	if err = errors.Join(err, werr); err != nil {
+		return fmt.Errorf("repair VIP info: %w", err)
 	}
 	return nil
 }

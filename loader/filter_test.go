@@ -13,10 +13,10 @@ import (
 	"github.com/xdplb/xdplb/internal/packet"
 )
 
-// Tests of the map derived from vips (filter.go): the loader keeps it
-// right through adds and deletes, and repairs it after a process died
-// between two writes. What the program does with it is asserted by
-// packets and counters, as a user would see it.
+// Tests of the maps derived from vips (filter.go): the loader keeps them
+// right through adds, deletes and updates, and repairs them after a
+// process died between two writes. What the program does with them is
+// asserted by packets and counters, as a user would see it.
 
 var filterMAC = net.HardwareAddr{2, 0, 0, 0, 0, 0xd0}
 
@@ -78,16 +78,37 @@ func readFilter(t *testing.T, b *Balancer) map[uint32]uint32 {
 	return got
 }
 
-// checkDerived compares vip_filter with what the configured VIPs, listed
-// independently of the map's code, call for.
+// readVIPInfo returns every non-zero vip_info entry.
+func readVIPInfo(t *testing.T, b *Balancer) map[uint32]lbLbVipInfo {
+	t.Helper()
+	got := make(map[uint32]lbLbVipInfo)
+	err := dumpMap(b.maps.VipInfo, func(index uint32, v lbLbVipInfo) bool {
+		if v != (lbLbVipInfo{}) {
+			got[index] = v
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// checkDerived compares vip_filter and vip_info with what the configured
+// VIPs, listed independently of the maps' code, call for.
 func checkDerived(t *testing.T, b *Balancer, vips []VIPEntry) {
 	t.Helper()
 	wantFilter := make(map[uint32]uint32)
+	wantInfo := make(map[uint32]lbLbVipInfo)
 	for _, e := range vips {
 		wantFilter[vipBucket(e.VIP.Addr)]++
+		wantInfo[e.Index] = vipInfo(e.VIP, e.Config, e.Index)
 	}
 	if got := readFilter(t, b); fmt.Sprint(wantFilter) != fmt.Sprint(got) {
 		t.Errorf("vip_filter buckets = %v, want %v", got, wantFilter)
+	}
+	if got := readVIPInfo(t, b); fmt.Sprint(wantInfo) != fmt.Sprint(got) {
+		t.Errorf("vip_info = %+v, want %+v", got, wantInfo)
 	}
 }
 
@@ -167,7 +188,7 @@ func TestVIPFilterFollowsVIPs(t *testing.T) {
 		t.Errorf("bucket of %s and %s counts %d, want 3", a, c, got)
 	}
 
-	// UpdateVIP leaves the filter alone.
+	// UpdateVIP rewrites the info, not the filter.
 	if err := b.UpdateVIP(port.VIP, tun); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +200,7 @@ func TestVIPFilterFollowsVIPs(t *testing.T) {
 	if _, err := b.AddVIP(port.VIP, VIPConfig{}); err == nil {
 		t.Fatal("adding an existing VIP succeeded")
 	}
-	checkDerived(t, b, vips) // a refused add leaves the filter as it was
+	checkDerived(t, b, vips) // a refused add leaves both maps as they were
 	del(vips[0])
 	del(vips[0])
 	if got := readFilter(t, b); len(got) != 0 {
@@ -249,6 +270,9 @@ func TestVIPFilterRepair(t *testing.T) {
 		if err := b.maps.Vips.Delete(vipKey(v)); err != nil {
 			t.Fatal(err)
 		}
+		if err := b.setVIPInfo(e.Index, lbLbVipInfo{}); err != nil {
+			t.Fatal(err)
+		}
 		if _, r, _ := runSYN(t, b, client, dst); r != ReasonPassNotVIP {
 			t.Fatalf("%s deleted: %s, want pass_not_vip", v, r)
 		}
@@ -268,8 +292,8 @@ func TestVIPFilterRepair(t *testing.T) {
 	}
 }
 
-// TestOpenAndAdoptRepairDerivedMaps leaves the filter of an attached
-// balancer wrong, as a process that died mid-change could, and
+// TestOpenAndAdoptRepairDerivedMaps leaves the derived maps of an
+// attached balancer wrong, as a process that died mid-change could, and
 // checks what Open and a second Attach make of them.
 func TestOpenAndAdoptRepairDerivedMaps(t *testing.T) {
 	l := newLab(t)
@@ -278,8 +302,10 @@ func TestOpenAndAdoptRepairDerivedMaps(t *testing.T) {
 	bucket := vipBucket(e.VIP.Addr)
 	stale := (bucket + 1) % vipFilterSize
 	for _, err := range []error{
-		b.setFilter(bucket, 0), // a VIP the filter misses
-		b.setFilter(stale, 5),  // a bucket counting VIPs that are gone
+		b.setFilter(bucket, 0),                          // a VIP the filter misses
+		b.setFilter(stale, 5),                           // a bucket counting VIPs that are gone
+		b.setVIPInfo(e.Index, lbLbVipInfo{}),            // info of a VIP missing
+		b.setVIPInfo(3, vipInfo(e.VIP, VIPConfig{}, 3)), // info of an index no VIP has
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -294,6 +320,9 @@ func TestOpenAndAdoptRepairDerivedMaps(t *testing.T) {
 	got := readFilter(t, o)
 	if got[bucket] != 1 || got[stale] != 5 {
 		t.Errorf("after Open: buckets %d = %d and %d = %d, want 1 (raised) and 5 (left: too many is harmless)", bucket, got[bucket], stale, got[stale])
+	}
+	if info := readVIPInfo(t, o); len(info) != 1 || info[3] == (lbLbVipInfo{}) {
+		t.Errorf("after Open: vip_info = %+v, want it untouched (Open is not the writer)", info)
 	}
 	o.Close()
 

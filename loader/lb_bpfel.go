@@ -61,7 +61,7 @@ const (
 type lbLbFlow struct {
 	_         structs.HostLayout
 	BackendId uint32
-	Pad       uint32
+	VipIndex  uint32
 }
 
 type lbLbFlowKey struct {
@@ -96,6 +96,12 @@ const (
 	lbLbReasonLB_REASON_MAX               lbLbReason = 16
 )
 
+type lbLbVipInfo struct {
+	_    structs.HostLayout
+	Key  lbLbVipKey
+	Meta lbLbVipMeta
+}
+
 type lbLbVipKey struct {
 	_     structs.HostLayout
 	Addr  [16]uint8
@@ -124,6 +130,7 @@ const (
 	lbMapReasonStats    = "reason_stats"
 	lbMapRings          = "rings"
 	lbMapVipFilter      = "vip_filter"
+	lbMapVipInfo        = "vip_info"
 	lbMapVipStats       = "vip_stats"
 	lbMapVips           = "vips"
 	lbProgXdplbBalancer = "xdplb_balancer"
@@ -191,6 +198,7 @@ type lbMapSpecs struct {
 	ReasonStats  *ebpf.MapSpec `ebpf:"reason_stats"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
 	VipFilter    *ebpf.MapSpec `ebpf:"vip_filter"`
+	VipInfo      *ebpf.MapSpec `ebpf:"vip_info"`
 	VipStats     *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips         *ebpf.MapSpec `ebpf:"vips"`
 }
@@ -234,6 +242,7 @@ type lbMaps struct {
 	ReasonStats  *ebpf.Map `ebpf:"reason_stats"`
 	Rings        *ebpf.Map `ebpf:"rings"`
 	VipFilter    *ebpf.Map `ebpf:"vip_filter"`
+	VipInfo      *ebpf.Map `ebpf:"vip_info"`
 	VipStats     *ebpf.Map `ebpf:"vip_stats"`
 	Vips         *ebpf.Map `ebpf:"vips"`
 }
@@ -248,6 +257,7 @@ func (m *lbMaps) Close() error {
 		m.ReasonStats,
 		m.Rings,
 		m.VipFilter,
+		m.VipInfo,
 		m.VipStats,
 		m.Vips,
 	)

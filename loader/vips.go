@@ -65,16 +65,20 @@ func (b *Balancer) AddVIP(v VIP, c VIPConfig) (VIPEntry, error) {
 	if err := b.clearIndex(index); err != nil {
 		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, err)
 	}
-	// The filter goes first (filter.go): from the moment the key is in
-	// vips, the filter lets its packets through.
+	// The derived maps go first (filter.go): from the moment the key is
+	// in vips, the filter lets its packets through and established flows
+	// find its info.
+	if err := b.setVIPInfo(index, vipInfo(v, c, index)); err != nil {
+		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, err)
+	}
 	if err := b.setFilter(bucket, inBucket+1); err != nil {
-		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, b.undoAdd(bucket, err))
+		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, b.undoAdd(index, bucket, err))
 	}
 	if err := b.maps.Vips.Update(vipKey(v), vipMeta(c, index), ebpf.UpdateNoExist); err != nil {
 		if errors.Is(err, ebpf.ErrKeyExist) {
 			err = ErrVIPExists
 		}
-		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, b.undoAdd(bucket, err))
+		return VIPEntry{}, fmt.Errorf("add VIP %s: %w", v, b.undoAdd(index, bucket, err))
 	}
 	if err := b.refreshFilter(bucket); err != nil {
 		// The bucket counts the VIP already: it forwards.
@@ -83,10 +87,17 @@ func (b *Balancer) AddVIP(v VIP, c VIPConfig) (VIPEntry, error) {
 	return VIPEntry{VIP: v, Config: c, Index: index}, nil
 }
 
-// undoAdd recomputes the filter bucket AddVIP raised before its key
-// insert failed with err, and returns err with any failure to do so.
-func (b *Balancer) undoAdd(bucket uint32, err error) error {
-	return errors.Join(err, b.refreshFilter(bucket))
+// undoAdd clears what AddVIP wrote for index and bucket before its key
+// insert failed with err, and returns err with any failure to undo. The
+// info stays if a VIP has the index meanwhile (another handle's).
+func (b *Balancer) undoAdd(index, bucket uint32, err error) error {
+	errs := []error{err}
+	if inUse, ierr := b.vipIndexInUse(index); ierr != nil {
+		errs = append(errs, ierr)
+	} else if !inUse {
+		errs = append(errs, b.setVIPInfo(index, lbLbVipInfo{}))
+	}
+	return errors.Join(append(errs, b.refreshFilter(bucket))...)
 }
 
 // UpdateVIP changes the configuration of an existing VIP, keeping its
@@ -107,6 +118,10 @@ func (b *Balancer) UpdateVIP(v VIP, c VIPConfig) error {
 		}
 		return fmt.Errorf("update VIP %s: %w", v, err)
 	}
+	// Established flows read the forwarding method from vip_info.
+	if err := b.setVIPInfo(e.Index, vipInfo(v, c, e.Index)); err != nil {
+		return fmt.Errorf("update VIP %s: %w", v, err)
+	}
 	return nil
 }
 
@@ -120,13 +135,17 @@ func (b *Balancer) DeleteVIP(v VIP) error {
 	if err != nil {
 		return fmt.Errorf("delete VIP: %w", err)
 	}
-	// The key goes first, so no new packet matches while the rest is
-	// cleaned up. The filter bucket is lowered only after the key is gone.
+	// Its info goes first, so established flows take the VIP lookup,
+	// then the key, so no packet matches while the rest is cleaned up.
+	// The filter bucket is lowered only after the key is gone.
+	if err := b.setVIPInfo(e.Index, lbLbVipInfo{}); err != nil {
+		return fmt.Errorf("delete VIP %s: %w", v, err)
+	}
 	if err := b.maps.Vips.Delete(vipKey(v)); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("delete VIP %s: %w", v, ErrVIPNotFound)
 		}
-		return fmt.Errorf("delete VIP %s: %w", v, err)
+		return fmt.Errorf("delete VIP %s: %w", v, errors.Join(err, b.setVIPInfo(e.Index, vipInfo(v, e.Config, e.Index))))
 	}
 	if err := b.refreshFilter(vipBucket(v.Addr)); err != nil {
 		return fmt.Errorf("delete VIP %s: %w", v, err)

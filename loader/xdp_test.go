@@ -924,6 +924,147 @@ func TestXDPBackendStates(t *testing.T) {
 	})
 }
 
+// TestXDPEstablishedFlowsAndVIPChanges changes VIPs under established
+// flows. An established flow is forwarded by the VIP its entry records
+// when that VIP still answers the packet, and is otherwise judged by the
+// VIP lookup exactly as a packet without that record would be.
+func TestXDPEstablishedFlowsAndVIPChanges(t *testing.T) {
+	syn := pkt{src: cli1, dst: vipDR, flags: packet.TCPSyn}
+	ack := pkt{src: cli1, dst: vipDR, payload: []byte("more")}
+	tunSyn := pkt{src: cli1, dst: vipTUN, flags: packet.TCPSyn}
+	tunAck := pkt{src: cli1, dst: vipTUN, payload: []byte("more")}
+	allSyn := pkt{src: cli1, dst: vipAll, flags: packet.TCPSyn}
+	allAck := pkt{src: cli1, dst: vipAll}
+	lone := ap("198.18.1.106:5353")
+	loneSyn := pkt{src: cli1, dst: lone, udp: true, payload: []byte("q1")}
+	loneAck := pkt{src: cli1, dst: lone, udp: true, payload: []byte("q2")}
+	const idNew, idLone = 12, 13
+
+	lookup := func(s *standard, v string) loader.VIPEntry {
+		s.t.Helper()
+		pv, err := loader.ParseVIP(v)
+		s.must(err)
+		e, err := s.b.LookupVIP(pv)
+		s.must(err)
+		return e
+	}
+	counted := func(v string, r loader.Reason, e loader.Event, id uint32) func(*standard) counts {
+		return func(s *standard) counts {
+			vip := lookup(s, v)
+			return counts{reason: r, events: ev(e), vip: &vip, backend: id}
+		}
+	}
+	// readd pins ack's flow to backend 1, then deletes the DR VIP and adds
+	// it again at another index (index 0 goes to another VIP meanwhile),
+	// with backend 1 back in it and backend 2 alone in its ring. Backend 1
+	// is lent to the UDP VIP meanwhile, so the flow entry survives the
+	// delete, as one written by a packet racing the delete would.
+	readd := func(s *standard) {
+		s.setRing(s.dr, idDR1)
+		s.send(syn)
+		be := s.backend(idDR1)
+		be.VIPIndex = s.udp.Index
+		s.must(s.b.SetBackend(be))
+		s.must(s.b.DeleteVIP(s.dr.VIP))
+		filler := s.addVIP("198.18.1.105:80/tcp", loader.VIPConfig{})
+		again := s.addVIP("198.18.1.100:80/tcp", loader.VIPConfig{})
+		if filler.Index != s.dr.Index || again.Index == s.dr.Index {
+			s.t.Fatalf("indexes: filler %d, VIP again %d; want %d and another", filler.Index, again.Index, s.dr.Index)
+		}
+		be.VIPIndex = again.Index
+		s.must(s.b.SetBackend(be))
+		s.addBackend(again, idDR2, loader.StateActive)
+		s.setRing(again, idDR2)
+	}
+
+	runCases(t, []xdpCase{
+		{name: "forwarding changed from dr to tun under an established flow",
+			setup: func(s *standard) {
+				s.send(syn)
+				s.must(s.b.UpdateVIP(s.dr.VIP, loader.VIPConfig{Forwarding: loader.ForwardTUN}))
+			},
+			in: frameOf(ack), want: loader.XDPTx, out: tunTo(vDR, ack, 64),
+			count: func(s *standard) counts {
+				return counts{reason: loader.ReasonTxTUN, events: ev(loader.EventFlowHit), vip: &s.dr, backend: s.pick(s.dr, ack.src, ack.dst)}
+			},
+			check: func(t *testing.T, s *standard) { wantFlow(t, s, ack, s.pick(s.dr, ack.src, ack.dst)) }},
+		{name: "forwarding changed from tun to dr under an established flow",
+			setup: func(s *standard) {
+				s.send(tunSyn)
+				s.must(s.b.UpdateVIP(s.tun.VIP, loader.VIPConfig{}))
+			},
+			in: frameOf(tunAck), want: loader.XDPTx, out: drTo(vTUN, tunAck),
+			count: func(s *standard) counts {
+				return counts{reason: loader.ReasonTxDR, events: ev(loader.EventFlowHit), vip: &s.tun, backend: s.pick(s.tun, tunAck.src, tunAck.dst)}
+			}},
+		{name: "vip deleted and added at another index keeps its established flow", setup: readd,
+			in: frameOf(ack), want: loader.XDPTx, out: func(s *standard) []byte { return ack.dr(s.backend(idDR1)) },
+			count: counted("198.18.1.100:80/tcp", loader.ReasonTxDR, loader.EventFlowHit, idDR1),
+			check: func(t *testing.T, s *standard) {
+				wantFlow(t, s, ack, idDR1)
+				// And again, now that the entry may record the new index.
+				before := s.stats()
+				if got, out := s.run(ack.frame()); got != loader.XDPTx || !bytes.Equal(out, ack.dr(s.backend(idDR1))) {
+					t.Errorf("second packet: %v, want XDP_TX to backend %d", got, idDR1)
+				}
+				checkCounters(t, before, s.stats(), counted("198.18.1.100:80/tcp", loader.ReasonTxDR, loader.EventFlowHit, idDR1)(s), len(ack.frame()))
+			}},
+		{name: "vip deleted, its index taken by another port of the address: flow passed",
+			setup: func(s *standard) {
+				// Both backends are lent to the UDP VIP, so the flow
+				// entry survives the delete whichever one it names.
+				s.send(syn)
+				for _, id := range []uint32{idDR1, idDR2} {
+					be := s.backend(id)
+					be.VIPIndex = s.udp.Index
+					s.must(s.b.SetBackend(be))
+				}
+				s.must(s.b.DeleteVIP(s.dr.VIP))
+				other := s.addVIP("198.18.1.100:8080/tcp", loader.VIPConfig{})
+				if other.Index != s.dr.Index {
+					s.t.Fatalf("new VIP index %d, want the freed %d", other.Index, s.dr.Index)
+				}
+				for _, id := range []uint32{idDR1, idDR2} {
+					be := s.backend(id)
+					be.VIPIndex = other.Index
+					s.must(s.b.SetBackend(be))
+				}
+				s.setRing(other, idDR1, idDR2)
+			},
+			in: frameOf(ack), want: loader.XDPPass, count: pass(loader.ReasonPassNotVIP)},
+		{name: "established flow of an all-ports vip hits", setup: func(s *standard) { s.send(allSyn) },
+			in: frameOf(allAck), want: loader.XDPTx, out: drTo(vAll, allAck), count: fwd(vAll, allAck, loader.EventFlowHit)},
+		{name: "established flow of an all-ports vip alone on its address hits",
+			setup: func(s *standard) {
+				v := s.addVIP("198.18.1.106/udp", loader.VIPConfig{})
+				s.addBackend(v, idLone, loader.StateActive)
+				s.setRing(v, idLone)
+				s.send(loneSyn)
+			},
+			in: frameOf(loneAck), want: loader.XDPTx, out: func(s *standard) []byte { return loneAck.dr(s.backend(idLone)) },
+			count: counted("198.18.1.106/udp", loader.ReasonTxDR, loader.EventFlowHit, idLone)},
+		{name: "port vip added under an established all-ports flow takes it over",
+			setup: func(s *standard) {
+				s.send(allSyn)
+				v := s.addVIP("198.18.1.102:8080/tcp", loader.VIPConfig{Forwarding: loader.ForwardTUN})
+				s.addBackend(v, idNew, loader.StateActive)
+				s.setRing(v, idNew)
+			},
+			in: frameOf(allAck), want: loader.XDPTx, out: func(s *standard) []byte { return allAck.tun(s.backend(idNew), 64) },
+			count: counted("198.18.1.102:8080/tcp", loader.ReasonTxTUN, loader.EventFlowRehash, idNew),
+			check: func(t *testing.T, s *standard) { wantFlow(t, s, allAck, idNew) }},
+		{name: "port vip deleted under its established flow: the all-ports vip takes it",
+			setup: func(s *standard) {
+				s.send(pkt{src: cli1, dst: vip443, flags: packet.TCPSyn})
+				s.must(s.b.DeleteVIP(s.all443.VIP))
+			},
+			in: frameOf(pkt{src: cli1, dst: vip443}), want: loader.XDPTx,
+			out:   func(s *standard) []byte { return pkt{src: cli1, dst: vip443}.dr(s.backend(idAll)) },
+			count: fwd(vAll, pkt{src: cli1, dst: vip443}, loader.EventFlowNew),
+			check: func(t *testing.T, s *standard) { wantFlow(t, s, pkt{src: cli1, dst: vip443}, idAll) }},
+	})
+}
+
 func TestXDPSourcePersistence(t *testing.T) {
 	s := newStandard(t)
 	ring, err := s.b.Ring(s.persist.Index)
