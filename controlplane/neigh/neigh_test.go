@@ -169,8 +169,11 @@ func TestResolveErrors(t *testing.T) {
 					t.Errorf("error %q does not say %q", err, m)
 				}
 			}
-			if errors.Is(err, ErrNoReply) && (elapsed < timeout || elapsed > timeout+200*time.Millisecond) {
-				t.Errorf("gave up after %v, want %v (+200ms)", elapsed, timeout)
+			// The upper margin only has to tell "gave up at the timeout"
+			// from "hung": a loaded CI machine delays the wake-up by
+			// hundreds of milliseconds, never by seconds.
+			if errors.Is(err, ErrNoReply) && (elapsed < timeout || elapsed > timeout+time.Second) {
+				t.Errorf("gave up after %v, want %v (+1s)", elapsed, timeout)
 			}
 		})
 	}
