@@ -63,8 +63,15 @@ struct {
 	__array(values, struct lb_ring);
 } rings SEC(".maps");
 
+/* Per-CPU LRU lists (BPF_F_NO_COMMON_LRU): the hash table is shared, so
+ * every CPU finds every flow, but each CPU evicts from and refills its own
+ * list without the global LRU lock, which makes inserting into a full
+ * table markedly cheaper. The kernel rounds max_entries up to a multiple
+ * of the possible CPUs (each list gets an equal share); the loader rounds
+ * the same way so that pinned maps compare equal. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, LB_DEFAULT_MAX_FLOWS);
 	__type(key, struct lb_flow_key);
 	__type(value, struct lb_flow);

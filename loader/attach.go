@@ -17,8 +17,8 @@ import (
 const metaPin = "meta"
 
 // metaLayout numbers the meaning of the pinned maps. Raise it when a change
-// makes old pins unusable although their sizes still match. 2: vip_filter,
-// vip_info, and flows that record their VIP's index.
+// makes old pins unusable although their sizes still match. 2: flows hold
+// their VIP's index and use per-CPU LRU lists; vip_info and vip_filter.
 const metaLayout = 2
 
 const metaMagic = 0x78646c62 // "xdlb"
@@ -216,7 +216,14 @@ func attachFresh(dir string, ifi ifaceInfo, mode Mode, opts Options, log *slog.L
 // pinned link.
 func adopt(dir string, meta *ebpf.Map, pm pinMeta, ifi ifaceInfo, mode Mode, opts Options, log *slog.Logger) (*Balancer, error) {
 	pinnedOpts, pinnedMode := pm.options(), Mode(pm.Mode)
-	if pinnedOpts != opts {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("count possible CPUs: %w", err)
+	}
+	// MaxFlows values the kernel rounds to the same flow table are the
+	// same maps.
+	if pinnedOpts.effective(cpus) != opts.effective(cpus) {
 		meta.Close()
 		return nil, fmt.Errorf("%w: pinned maps under %s were created with %+v, not %+v: attach with the same options, or run `xdplb detach %s` first (VIPs, backends and flows are lost)",
 			ErrIncompatiblePins, dir, pinnedOpts, opts, ifi.Name)

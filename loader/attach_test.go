@@ -352,6 +352,55 @@ func TestAttachAdopts(t *testing.T) {
 	}
 }
 
+// TestAttachAdoptsRoundedFlows attaches with a flow count the kernel
+// rounds up to a multiple of the possible CPUs (per-CPU LRU lists): the
+// same options, and any that round to the same table, adopt the pins;
+// others are refused.
+func TestAttachAdoptsRoundedFlows(t *testing.T) {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	opts := smallOptions()
+	opts.MaxFlows = uint32(64*cpus + 1)
+	b, _ := l.mustAttach(t, ModeAuto, opts)
+	var flows MapInfo
+	infos, err := b.MapInfos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mi := range infos {
+		if mi.Name == "flows" {
+			flows = mi
+		}
+	}
+	if want := uint32(65 * cpus); flows.MaxEntries != want {
+		t.Errorf("flows map holds %d entries, want %d (MaxFlows %d rounded up for %d CPUs)", flows.MaxEntries, want, opts.MaxFlows, cpus)
+	}
+	b.Close()
+
+	for _, n := range []uint32{opts.MaxFlows, uint32(65 * cpus)} {
+		o := opts
+		o.MaxFlows = n
+		a, info, err := l.attach(ModeAuto, o)
+		if err != nil || !info.Adopted {
+			t.Fatalf("Attach with MaxFlows %d over pins made with %d: adopted %v, %+v", n, opts.MaxFlows, info.Adopted, err)
+		}
+		a.Close()
+	}
+	o := opts
+	o.MaxFlows = uint32(65*cpus + 1)
+	if _, _, err := l.attach(ModeAuto, o); !errors.Is(err, ErrIncompatiblePins) {
+		t.Errorf("Attach with MaxFlows %d over pins made with %d = %v, want ErrIncompatiblePins", o.MaxFlows, opts.MaxFlows, err)
+	}
+	ob, err := Open(l.dev, l.pinRoot)
+	if err != nil {
+		t.Fatalf("Open: %+v", err)
+	}
+	ob.Close()
+}
+
 func TestReattachAfterLinkLost(t *testing.T) {
 	l := newLab(t)
 	opts := smallOptions()

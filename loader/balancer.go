@@ -42,6 +42,10 @@ func specFor(opts Options) (*ebpf.CollectionSpec, error) {
 	if err != nil {
 		return nil, err
 	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("count possible CPUs: %w", err)
+	}
 	sizes := map[string]uint32{
 		lbMapVips:         opts.MaxVIPs,
 		lbMapRings:        opts.MaxVIPs,
@@ -49,7 +53,9 @@ func specFor(opts Options) (*ebpf.CollectionSpec, error) {
 		lbMapVipInfo:      opts.MaxVIPs,
 		lbMapBackends:     opts.MaxBackends,
 		lbMapBackendStats: opts.MaxBackends,
-		lbMapFlows:        opts.MaxFlows,
+		// The size the kernel gives the per-CPU LRU anyway: a spec
+		// asking for less would not match the pinned map on adopt.
+		lbMapFlows: opts.flowEntries(cpus),
 	}
 	for name, n := range sizes {
 		ms, ok := spec.Maps[name]

@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 )
 
@@ -12,7 +13,7 @@ import (
 type Options struct {
 	MaxVIPs     uint32 // entries of vips, rings and vip_stats
 	MaxBackends uint32 // entries of backends and backend_stats (id 0 unused)
-	MaxFlows    uint32 // entries of the flows LRU
+	MaxFlows    uint32 // entries of the flows LRU, rounded up to a multiple of the possible CPUs
 	RingSize    uint32 // Maglev table size per VIP; must be prime
 	HashSeed    uint32 // seed of the flow hash; directors of a pair must agree
 }
@@ -42,6 +43,29 @@ func DefaultOptions() Options {
 		RingSize:    DefaultRingSize,
 		HashSeed:    DefaultHashSeed,
 	}
+}
+
+// flowEntries returns the size the kernel gives a flows map created for
+// MaxFlows on a machine with cpus possible CPUs: its per-CPU LRU lists
+// need an equal share each, so max_entries is rounded up to a multiple of
+// cpus, or down when rounding up overflows (kernel/bpf/hashtab.c).
+func (o Options) flowEntries(cpus int) uint32 {
+	n, c := uint64(o.MaxFlows), uint64(cpus)
+	if c <= 1 {
+		return o.MaxFlows
+	}
+	up := (n + c - 1) / c * c
+	if up > math.MaxUint32 {
+		return uint32(n / c * c)
+	}
+	return uint32(up)
+}
+
+// effective returns o as the kernel applies it on a machine with cpus
+// possible CPUs: equal when the maps they create are the same.
+func (o Options) effective(cpus int) Options {
+	o.MaxFlows = o.flowEntries(cpus)
+	return o
 }
 
 // Validate reports every size that is zero, above its bound, or (for

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -149,5 +150,28 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if want, got := (Options{256, 4096, 65536, 65537, 0x5eed1b0b}), DefaultOptions(); want != got {
 		t.Errorf("DefaultOptions() = %+v, want %+v", got, want)
+	}
+}
+
+func TestFlowEntries(t *testing.T) {
+	tests := []struct {
+		flows uint32
+		cpus  int
+		want  uint32
+	}{
+		{65536, 1, 65536},
+		{65536, 2, 65536},
+		{129, 2, 130},
+		{1, 2, 2},
+		{1, 64, 64},
+		{100, 3, 102},
+		{MaxMaxFlows, 3, MaxMaxFlows + 2},
+		{math.MaxUint32, 2, math.MaxUint32 - 1}, // rounding up overflows: down, as the kernel does
+	}
+	for _, tt := range tests {
+		o := Options{MaxFlows: tt.flows}
+		if got := o.flowEntries(tt.cpus); got != tt.want {
+			t.Errorf("MaxFlows %d on %d CPUs: %d entries, want %d", tt.flows, tt.cpus, got, tt.want)
+		}
 	}
 }
