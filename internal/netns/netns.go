@@ -10,12 +10,12 @@ import (
 	"os/exec"
 	"runtime"
 	"testing"
-	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdplb/xdplb/controlplane/lab/labnet"
 	"github.com/xdplb/xdplb/internal/testenv"
 )
 
@@ -247,41 +247,19 @@ func (e *Env) Bridge(n *NS, role string, ports ...string) string {
 	return name
 }
 
-// ethtool ioctl layouts (linux/ethtool.h, linux/if.h).
-type ethtoolValue struct {
-	cmd  uint32
-	data uint32
-}
-
-type ifreqData struct {
-	name [unix.IFNAMSIZ]byte
-	data unsafe.Pointer
-	_    [24 - unsafe.Sizeof(uintptr(0))]byte // rest of the ifreq union
-}
-
-// ethtool issues one ETHTOOL_[GS]* command for link inside the namespace.
+// ethtool issues one ETHTOOL_[GS]* command for link inside the namespace,
+// through the lab's ioctl wrapper.
 func (n *NS) ethtool(link string, cmd, data uint32) (uint32, error) {
-	ev := ethtoolValue{cmd: cmd, data: data}
+	var out uint32
 	err := n.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		var ifr ifreqData
-		copy(ifr.name[:], link)
-		ifr.data = unsafe.Pointer(&ev)
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
-		runtime.KeepAlive(&ev)
-		if errno != 0 {
-			return errno
-		}
-		return nil
+		var err error
+		out, err = labnet.EthtoolValue(link, cmd, data)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("netns %s: ethtool command %#x on %s: %w", n.Name, cmd, link, err)
 	}
-	return ev.data, nil
+	return out, nil
 }
 
 // DisableTxChecksum turns transmit checksum offload off on a link, as
