@@ -93,7 +93,11 @@ int xdplb_balancer(struct xdp_md *ctx)
 	if (!id || !be)
 		return stats_verdict(LB_REASON_DROP_NO_BACKEND);
 
-	bytes = bpf_xdp_get_buff_len(ctx);
+	/* The frame length as received, read before any rewrite. The program
+	 * is not frags-aware (SEC("xdp"), no BPF_F_XDP_HAS_FRAGS), so the
+	 * kernel never hands it a multi-buffer frame: the linear part that
+	 * the parser bounded is all of it, and no helper call is needed. */
+	bytes = pkt.data_end - pkt.data;
 	if (vip->flags & LB_VIP_F_TUN)
 		reason = lb_tun(ctx, &pkt, be, cfg);
 	else
