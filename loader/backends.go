@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"sync"
 )
 
 func (b *Balancer) checkBackendID(id uint32) error {
@@ -11,24 +12,80 @@ func (b *Balancer) checkBackendID(id uint32) error {
 	return nil
 }
 
-// FreeBackendID returns the lowest unused backend id (ids start at 1), or
-// an error wrapping ErrTableFull.
+// backendIDs caches backend ids that the last scan of the backends map
+// found unused, so that adding backends one after another costs a map
+// lookup or two per id instead of a scan of the whole map. It is a hint only: other handles on
+// the same maps (the daemon, the CLI writing the pins when no daemon runs,
+// a second Open) take and free slots behind its back, so FreeBackendID
+// checks every candidate against the map before returning it. The zero
+// value is an empty cache.
+type backendIDs struct {
+	mu   sync.Mutex
+	free []uint32 // candidates, offered from free[next] on
+	next int
+}
+
+// FreeBackendID returns an unused backend id (ids start at 1), or an error
+// wrapping ErrTableFull. It does not reserve the id: until SetBackend
+// writes that slot, it returns the same id again. Candidates come from a
+// scan of the backends map (lowest first) and from DeleteBackend on this
+// handle; the map is scanned again only when no known candidate is still
+// unused, so allocating many ids in a row costs O(1) map operations per id.
 func (b *Balancer) FreeBackendID() (uint32, error) {
-	free := uint32(0)
-	err := dumpMap(b.maps.Backends, func(id uint32, v lbLbBackend) bool {
+	c := &b.ids
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for scanned := false; ; scanned = true {
+		for ; c.next < len(c.free); c.next++ {
+			id := c.free[c.next]
+			var v lbLbBackend
+			if err := b.maps.Backends.Lookup(id, &v); err != nil {
+				return 0, fmt.Errorf("find free backend id: lookup %d: %w", id, err)
+			}
+			if v.State == uint8(StateUnused) {
+				return id, nil
+			}
+		}
+		if scanned {
+			break
+		}
+		if err := b.scanFreeBackendIDs(); err != nil {
+			return 0, fmt.Errorf("find free backend id: %w", err)
+		}
+	}
+	return 0, fmt.Errorf("find free backend id: all %d backend ids in use (raise MaxBackends): %w", b.opts.MaxBackends-1, ErrTableFull)
+}
+
+// scanFreeBackendIDs refills the cache with every unused id of the
+// backends map, lowest first. b.ids.mu must be held.
+func (b *Balancer) scanFreeBackendIDs() error {
+	c := &b.ids
+	c.free, c.next = c.free[:0], 0
+	return dumpMap(b.maps.Backends, func(id uint32, v lbLbBackend) bool {
 		if id != 0 && v.State == uint8(StateUnused) {
-			free = id
-			return false
+			c.free = append(c.free, id)
 		}
 		return true
 	})
-	if err != nil {
-		return 0, fmt.Errorf("find free backend id: %w", err)
+}
+
+// releaseBackendID adds id, just freed through this handle, to the
+// candidates: next in line when a taken candidate left room, last
+// otherwise.
+func (b *Balancer) releaseBackendID(id uint32) {
+	if b.checkBackendID(id) != nil {
+		return
 	}
-	if free == 0 {
-		return 0, fmt.Errorf("find free backend id: all %d backend ids in use (raise MaxBackends): %w", b.opts.MaxBackends-1, ErrTableFull)
+	c := &b.ids
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next > 0 {
+		// free[next-1] was found taken: reuse its place.
+		c.next--
+		c.free[c.next] = id
+		return
 	}
-	return free, nil
+	c.free = append(c.free, id)
 }
 
 // SetBackend writes the backend slot b.ID. The backend must belong to a
@@ -101,6 +158,7 @@ func (b *Balancer) deleteBackend(id uint32) error {
 	if err := zeroPerCPU[lbLbCounter](b.maps.BackendStats, id); err != nil {
 		return fmt.Errorf("clear counters of backend %d: %w", id, err)
 	}
+	b.releaseBackendID(id)
 	return nil
 }
 

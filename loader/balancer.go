@@ -33,6 +33,8 @@ type Balancer struct {
 
 	link link.Link // nil unless attached or opened
 	meta *ebpf.Map // nil unless attached or opened
+
+	ids backendIDs // backend ids last seen unused (backends.go)
 }
 
 // specFor returns the balancer's collection spec with the sizes and
