@@ -72,11 +72,12 @@ int xdplb_balancer(struct xdp_md *ctx)
 		return stats_verdict(LB_REASON_PASS_NOT_VIP);
 
 	/* A known flow whose entry still names a VIP answering this packet
-	 * skips the VIP lookup; everything else is decided as for a packet
-	 * without that shortcut (lb4.h). */
+	 * skips the VIP lookup; everything else, a connection-opening SYN
+	 * included, is decided as for a packet without that shortcut
+	 * (lb4.h). */
 	lb4_flow_key(&pkt, &key);
 	flow = bpf_map_lookup_elem(&flows, &key);
-	if (flow)
+	if (flow && !lb4_opens(&pkt))
 		id = lb4_established(&pkt, flow, nvips, &vip, &be);
 	if (!id) {
 		vip = lb4_vip_lookup(&pkt);
@@ -86,6 +87,10 @@ int xdplb_balancer(struct xdp_md *ctx)
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg)
 		return stats_verdict(LB_REASON_DROP_NO_CONFIG);
+	/* Checked once the packet is known to be for a VIP, so that other
+	 * traffic keeps its usual reason. Nothing was written yet. */
+	if (!lb4_for_us(&pkt, cfg))
+		return stats_verdict(LB_REASON_PASS_OTHER_HOST);
 	if (id)
 		stats_event(LB_EVENT_FLOW_HIT);
 	else

@@ -8,8 +8,12 @@
  * draining, same VIP); otherwise from the VIP's Maglev ring, indexed by the
  * flow hash of bpf/hash.h modulo ring_size, which must name an active
  * backend. A new choice is recorded in the flow table, except for a TCP RST,
- * which ends a connection and must not create one. Rings are inner maps
- * swapped whole by the control plane: a packet reads one ring only.
+ * which ends a connection and must not create one. A TCP SYN without ACK
+ * opens a new connection even when its 5-tuple has an entry (a client
+ * reusing a port): it takes the ring's pick, as if the flow were unknown,
+ * so a new connection never follows a closed one to a draining backend.
+ * Rings are inner maps swapped whole by the control plane: a packet reads
+ * one ring only.
  *
  * Two shortcuts give the same answers with fewer hash lookups. The
  * destination's vip_filter bucket counting no VIP means no VIP lookup can
@@ -54,6 +58,35 @@ static __always_inline __u32 lb4_prefix_mask(__u8 prefix)
 	if (prefix > 32)
 		prefix = 32;
 	return (__u32)(0xffffffff00000000ULL >> prefix);
+}
+
+/* lb4_opens reports whether the parsed packet p opens a TCP connection: SYN
+ * set, ACK and RST clear. Never true for UDP (tcp_flags 0). */
+static __always_inline int lb4_opens(const struct parse_pkt *p)
+{
+	return (p->tcp_flags & (PARSE_TCP_SYN | PARSE_TCP_ACK | PARSE_TCP_RST)) ==
+	       PARSE_TCP_SYN;
+}
+
+/* lb4_for_us reports whether the frame of the parsed packet p is addressed
+ * to the director's MAC, cfg->if_mac; an all-zero if_mac (not configured)
+ * accepts every frame. A switch floods frames for a MAC it has not learnt
+ * (the old master's, during a VRRP failover) to every port, and a director
+ * must not forward a copy meant for another host. */
+static __always_inline int lb4_for_us(const struct parse_pkt *p,
+				      const struct lb_config *cfg)
+{
+	/* if_mac is at offset 16 of the 8-byte aligned value: aligned word
+	 * loads. Packet loads may be unaligned (the verifier allows it on
+	 * the architectures XDP runs on without strict alignment). */
+	__u32 mac_hi = *(const __u32 *)cfg->if_mac;
+	__u16 mac_lo = *(const __u16 *)(cfg->if_mac + 4);
+	const __u8 *dst = p->data;
+
+	if ((mac_hi | mac_lo) == 0)
+		return 1;
+	return *(const __u32 *)dst == mac_hi &&
+	       *(const __u16 *)(dst + 4) == mac_lo;
 }
 
 /* lb4_filter returns how many VIPs the vip_filter bucket of the parsed
@@ -232,10 +265,13 @@ static __always_inline __u32 lb4_ring_pick(const struct parse_pkt *p,
  *   known flow, usable backend     -> that backend, FLOW_HIT;
  *   known flow, unusable backend   -> ring pick, entry overwritten,
  *                                     FLOW_REHASH;
+ *   known flow, TCP SYN (lb4_opens) -> ring pick, entry overwritten,
+ *                                     FLOW_SYN_REUSE;
  *   unknown flow                   -> ring pick, entry created (FLOW_NEW),
  *                                     except for a TCP RST (FLOW_RST_SKIPPED).
  * A failed table write counts FLOW_INSERT_FAILED instead of FLOW_NEW or
- * FLOW_REHASH; the packet is still forwarded. Entries record vip->index.
+ * FLOW_REHASH or FLOW_SYN_REUSE; the packet is still forwarded. Entries
+ * record vip->index.
  * Returns the backend id and sets *be, or 0 when the ring gives no active
  * backend (the caller drops with LB_REASON_DROP_NO_BACKEND). */
 static __always_inline __u32 lb4_select(const struct parse_pkt *p,
@@ -247,7 +283,9 @@ static __always_inline __u32 lb4_select(const struct parse_pkt *p,
 	struct lb_flow val = {};
 	__u32 event, id;
 
-	if (flow) {
+	if (flow && lb4_opens(p)) {
+		event = LB_EVENT_FLOW_SYN_REUSE;
+	} else if (flow) {
 		struct lb_backend *b;
 
 		id = flow->backend_id;

@@ -48,6 +48,9 @@ enum lb_reason {
 	LB_REASON_DECAP_OK = 13,         /* outer IPIP header stripped, passed */
 	LB_REASON_PASS_NOT_IPIP = 14,    /* IPv4 but not IPIP: untouched */
 	LB_REASON_PASS_NOT_LOCAL = 15,   /* IPIP, outer destination not ours */
+	/* Balancer again. */
+	LB_REASON_PASS_OTHER_HOST = 16,  /* for a VIP, but sent to another host's
+					  * MAC (a switch flooding it): untouched */
 	LB_REASON_MAX,
 };
 
@@ -59,6 +62,8 @@ enum lb_event {
 					* re-hashed through the ring */
 	LB_EVENT_FLOW_RST_SKIPPED = 3, /* RST without an entry: none created */
 	LB_EVENT_FLOW_INSERT_FAILED = 4,
+	LB_EVENT_FLOW_SYN_REUSE = 5,   /* a SYN opened a new connection on a known
+					* 5-tuple: backend re-chosen by the ring */
 	LB_EVENT_MAX,
 };
 

@@ -32,7 +32,9 @@
 #define PARSE_IP_MF 0x2000
 #define PARSE_IP_DF 0x4000
 #define PARSE_IP_OFFSET 0x1fff
+#define PARSE_TCP_SYN 0x02
 #define PARSE_TCP_RST 0x04
+#define PARSE_TCP_ACK 0x10
 
 /* One 802.1Q/802.1ad tag: what follows the outer ethertype. */
 struct parse_vlan_hdr {

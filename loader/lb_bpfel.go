@@ -55,7 +55,8 @@ const (
 	lbLbEventLB_EVENT_FLOW_REHASH        lbLbEvent = 2
 	lbLbEventLB_EVENT_FLOW_RST_SKIPPED   lbLbEvent = 3
 	lbLbEventLB_EVENT_FLOW_INSERT_FAILED lbLbEvent = 4
-	lbLbEventLB_EVENT_MAX                lbLbEvent = 5
+	lbLbEventLB_EVENT_FLOW_SYN_REUSE     lbLbEvent = 5
+	lbLbEventLB_EVENT_MAX                lbLbEvent = 6
 )
 
 type lbLbFlow struct {
@@ -93,7 +94,8 @@ const (
 	lbLbReasonLB_REASON_DECAP_OK          lbLbReason = 13
 	lbLbReasonLB_REASON_PASS_NOT_IPIP     lbLbReason = 14
 	lbLbReasonLB_REASON_PASS_NOT_LOCAL    lbLbReason = 15
-	lbLbReasonLB_REASON_MAX               lbLbReason = 16
+	lbLbReasonLB_REASON_PASS_OTHER_HOST   lbLbReason = 16
+	lbLbReasonLB_REASON_MAX               lbLbReason = 17
 )
 
 type lbLbVipInfo struct {

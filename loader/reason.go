@@ -25,6 +25,7 @@ const (
 	ReasonDecapOK         = Reason(lbLbReasonLB_REASON_DECAP_OK)
 	ReasonPassNotIPIP     = Reason(lbLbReasonLB_REASON_PASS_NOT_IPIP)
 	ReasonPassNotLocal    = Reason(lbLbReasonLB_REASON_PASS_NOT_LOCAL)
+	ReasonPassOtherHost   = Reason(lbLbReasonLB_REASON_PASS_OTHER_HOST)
 
 	// NumReasons is the number of reasons, LB_REASON_MAX.
 	NumReasons = int(lbLbReasonLB_REASON_MAX)
@@ -49,6 +50,7 @@ var reasonNames = [...]string{
 	ReasonDecapOK:         "decap_ok",
 	ReasonPassNotIPIP:     "pass_not_ipip",
 	ReasonPassNotLocal:    "pass_not_local",
+	ReasonPassOtherHost:   "pass_other_host",
 }
 
 // String returns the stable snake_case name, such as "pass_not_vip", or
@@ -71,6 +73,7 @@ const (
 	EventFlowRehash       = Event(lbLbEventLB_EVENT_FLOW_REHASH)
 	EventFlowRSTSkipped   = Event(lbLbEventLB_EVENT_FLOW_RST_SKIPPED)
 	EventFlowInsertFailed = Event(lbLbEventLB_EVENT_FLOW_INSERT_FAILED)
+	EventFlowSYNReuse     = Event(lbLbEventLB_EVENT_FLOW_SYN_REUSE)
 
 	// NumEvents is the number of events, LB_EVENT_MAX.
 	NumEvents = int(lbLbEventLB_EVENT_MAX)
@@ -82,6 +85,7 @@ var eventNames = [...]string{
 	EventFlowRehash:       "flow_rehash",
 	EventFlowRSTSkipped:   "flow_rst_skipped",
 	EventFlowInsertFailed: "flow_insert_failed",
+	EventFlowSYNReuse:     "flow_syn_reuse",
 }
 
 // String returns the stable snake_case name, such as "flow_hit", or

@@ -112,7 +112,8 @@ func unhexSeed(tb testing.TB, s string) []byte {
 // frame alone by a reference model of the balancer's rules up to the VIP
 // lookup: Ethernet with at most one tag, a valid IPv4 header whose total
 // length fits the frame, no fragment, a whole TCP or UDP header inside the
-// datagram, then the VIP for the port or else the all-ports VIP.
+// datagram, then the VIP for the port or else the all-ports VIP, and the
+// director's MAC as the frame's destination.
 type expectation struct {
 	reason loader.Reason    // for frames passed before the VIP lookup
 	vip    *loader.VIPEntry // the VIP the frame is for
@@ -174,6 +175,9 @@ func classify(frame []byte, vips map[loader.VIP]loader.VIPEntry) expectation {
 	if !ok {
 		return expectation{reason: loader.ReasonPassNotVIP}
 	}
+	if !bytes.Equal(frame[:6], directorMAC) {
+		return expectation{reason: loader.ReasonPassOtherHost}
+	}
 	return expectation{vip: &v, l2: l2, ihl: ihl, tot: tot, src: src, dst: dst}
 }
 
@@ -211,9 +215,11 @@ func expectVIP(in []byte, x expectation, be *loader.Backend) (loader.Reason, []b
 // FuzzBalancer feeds arbitrary frames to the balancer with the standard
 // VIPs configured and checks the design's invariants on every run:
 //   - the action is XDP_PASS, XDP_TX or XDP_DROP;
-//   - a frame not addressed to a VIP is passed, byte for byte unchanged,
-//     counted with the reason a reference model of the parser predicts;
-//   - a frame for a VIP is never passed: it is sent to the backend the ring
+//   - a frame not addressed to a VIP, or to a VIP but at another host's
+//     MAC, is passed, byte for byte unchanged, counted with the reason a
+//     reference model of the parser predicts;
+//   - a frame for a VIP at the director's MAC is never passed: it is sent
+//     to the backend the ring
 //     predicts (DR, IPIP or the ICMP answer, compared byte for byte) or
 //     dropped for the reason the model gives;
 //   - exactly one reason moves per run, so the reasons sum to the runs.
@@ -225,6 +231,9 @@ func FuzzBalancer(f *testing.F) {
 	f.Add(big.frame()) // too big to encapsulate: ICMP
 	big.ip.DF = false
 	f.Add(big.frame()) // too big, no DF: dropped
+	other := pkt{src: cli1, dst: vipDR}.frame()
+	copy(other[:6], routerMAC)
+	f.Add(other) // for a VIP, flooded to us for another host: passed
 
 	s := newStandard(f)
 	vips := make(map[loader.VIP]loader.VIPEntry)

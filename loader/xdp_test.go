@@ -23,8 +23,10 @@ import (
 var (
 	directorMAC = packet.MustMAC("02:00:00:00:00:d0") // config.if_mac
 	routerMAC   = packet.MustMAC("02:00:00:00:00:c1") // source of frames from clients
-	tunSource   = netip.MustParseAddr("198.18.0.10")  // config.tun_src
-	client      = netip.MustParseAddr("198.18.0.1")
+	// otherHostMAC is the destination of frames meant for another host.
+	otherHostMAC = packet.MustMAC("02:00:00:00:00:e7")
+	tunSource    = netip.MustParseAddr("198.18.0.10") // config.tun_src
+	client       = netip.MustParseAddr("198.18.0.1")
 )
 
 const testMTU = 1500
@@ -638,8 +640,29 @@ func TestXDPPassesWhatIsNotForAVIP(t *testing.T) {
 	// A reply from a backend passing through: source is the VIP, not the destination.
 	reply := pkt{src: vipDR, dst: cli1, flags: packet.TCPSyn | packet.TCPAck}
 	raw := func(b []byte) func(*standard) []byte { return func(*standard) []byte { return b } }
+	// A frame for a VIP that a switch floods to every port because it has
+	// not learnt the destination MAC (another director's, during a VRRP
+	// failover): the host it is for forwards it, this one must not.
+	flooded := func(p pkt) func(*standard) []byte {
+		return func(*standard) []byte {
+			f := p.frame()
+			copy(f[:6], otherHostMAC)
+			return f
+		}
+	}
+	syn := pkt{src: cli1, dst: vipDR, flags: packet.TCPSyn}
+	ack := pkt{src: cli1, dst: vipDR}
+	noFlow := func(t *testing.T, s *standard) { wantFlow(t, s, ack, 0) }
 
 	runCases(t, []xdpCase{
+		{name: "syn for a vip sent to another host's mac", in: flooded(syn), want: loader.XDPPass,
+			count: pass(loader.ReasonPassOtherHost), check: noFlow},
+		{name: "established flow's frame sent to another host's mac",
+			setup: func(s *standard) { s.send(syn) }, in: flooded(ack), want: loader.XDPPass,
+			count: pass(loader.ReasonPassOtherHost),
+			check: func(t *testing.T, s *standard) { wantFlow(t, s, ack, s.pick(s.dr, ack.src, ack.dst)) }},
+		{name: "udp for a vip sent to another host's mac", in: flooded(pkt{src: cli1, dst: vipUDP, udp: true}),
+			want: loader.XDPPass, count: pass(loader.ReasonPassOtherHost)},
 		{name: "arp", in: raw(arp), want: loader.XDPPass, count: pass(loader.ReasonPassNotIPv4)},
 		{name: "ipv6", in: raw(ipv6), want: loader.XDPPass, count: pass(loader.ReasonPassNotIPv4)},
 		{name: "vlan-tagged arp", in: raw(vlanARP), want: loader.XDPPass, count: pass(loader.ReasonPassNotIPv4)},
@@ -871,6 +894,9 @@ func TestXDPBackendStates(t *testing.T) {
 	to := func(id uint32) func(*standard) []byte {
 		return func(s *standard) []byte { return ackA.dr(s.backend(id)) }
 	}
+	synTo := func(id uint32) func(*standard) []byte {
+		return func(s *standard) []byte { return flowA.dr(s.backend(id)) }
+	}
 	hit := func(id uint32, e loader.Event) func(*standard) counts {
 		return func(s *standard) counts {
 			return counts{reason: loader.ReasonTxDR, events: ev(e), vip: &s.dr, backend: id}
@@ -896,6 +922,20 @@ func TestXDPBackendStates(t *testing.T) {
 			in:    frameOf(pkt{src: cli2, dst: vipDR}), want: loader.XDPTx,
 			out:   func(s *standard) []byte { return pkt{src: cli2, dst: vipDR}.dr(s.backend(idDR2)) },
 			count: hit(idDR2, loader.EventFlowNew)},
+		{name: "syn on a draining backend's 5-tuple opens a new connection through the ring",
+			setup: func(s *standard) { pinA(s); s.setState(idDR1, loader.StateDraining) },
+			in:    frameOf(flowA), want: loader.XDPTx, out: synTo(idDR2), count: hit(idDR2, loader.EventFlowSYNReuse), check: pinned(idDR2)},
+		{name: "syn on an active backend's 5-tuple follows a swapped ring", setup: pinA,
+			in: frameOf(flowA), want: loader.XDPTx, out: synTo(idDR2), count: hit(idDR2, loader.EventFlowSYNReuse), check: pinned(idDR2)},
+		{name: "retransmitted syn keeps its backend while the ring holds it",
+			setup: func(s *standard) { s.setRing(s.dr, idDR1); s.send(flowA) },
+			in:    frameOf(flowA), want: loader.XDPTx, out: synTo(idDR1), count: hit(idDR1, loader.EventFlowSYNReuse), check: pinned(idDR1)},
+		{name: "syn-ack on a known flow is not an opening syn", setup: pinA,
+			in: frameOf(pkt{src: cli1, dst: vipDR, flags: packet.TCPSyn | packet.TCPAck}), want: loader.XDPTx,
+			out: func(s *standard) []byte {
+				return pkt{src: cli1, dst: vipDR, flags: packet.TCPSyn | packet.TCPAck}.dr(s.backend(idDR1))
+			},
+			count: hit(idDR1, loader.EventFlowHit), check: pinned(idDR1)},
 		{name: "down backend's flow is re-hashed",
 			setup: func(s *standard) { pinA(s); s.setState(idDR1, loader.StateDown) },
 			in:    frameOf(ackA), want: loader.XDPTx, out: to(idDR2), count: hit(idDR2, loader.EventFlowRehash), check: pinned(idDR2)},
@@ -1182,7 +1222,12 @@ func TestXDPCountersAddUp(t *testing.T) {
 	if got, want := st.Events[loader.EventFlowNew], uint64(3); got != want {
 		t.Errorf("flow_new = %d, want %d", got, want)
 	}
-	if got, want := st.Events[loader.EventFlowHit], uint64(10*4-3); got != want {
+	// Repeated SYNs open new connections on known 5-tuples: 2 x 9 reuses.
+	// The ACK hits 10 times, the UDP flow 9 times after creating its entry.
+	if got, want := st.Events[loader.EventFlowSYNReuse], uint64(2*9); got != want {
+		t.Errorf("flow_syn_reuse = %d, want %d", got, want)
+	}
+	if got, want := st.Events[loader.EventFlowHit], uint64(10+9); got != want {
 		t.Errorf("flow_hit = %d, want %d", got, want)
 	}
 }

@@ -26,10 +26,13 @@ func newStatsCmd(a *app) *cobra.Command {
 
   reasons   why every packet left the program as it did: passed to the
             kernel (pass_*), forwarded (tx_dr, tx_tun, tx_icmp_too_big) or
-            dropped (drop_*); each packet counts exactly once
+            dropped (drop_*); each packet counts exactly once.
+            pass_other_host counts frames for a VIP that were sent to
+            another host's MAC (a switch flooding them) and left alone
   events    flow-table events: flow_hit (established flow), flow_new,
-            flow_rehash (its backend went down or away), flow_rst_skipped,
-            flow_insert_failed
+            flow_rehash (its backend went down or away), flow_syn_reuse
+            (a SYN on a known 5-tuple, re-chosen by the ring),
+            flow_rst_skipped, flow_insert_failed
   VIPs      packets and bytes forwarded per VIP
   backends  packets and bytes forwarded per backend
 
