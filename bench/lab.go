@@ -84,51 +84,11 @@ func (labSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep Se
 		},
 	}
 
-	binDir, err := os.MkdirTemp("", "xdplb-bench-bin-")
-	if err != nil {
-		return rep, fmt.Errorf("lab: %w", err)
-	}
-	defer os.RemoveAll(binDir)
-	bin := filepath.Join(binDir, "xdplb")
-	log.Info("building xdplb", "path", bin)
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/xdplb/xdplb/cmd/xdplb").CombinedOutput(); err != nil {
-		return rep, fmt.Errorf("lab: go build xdplb: %w\n%s", err, out)
-	}
-
-	prefix, err := labPrefix()
+	l, down, err := upBenchLab(ctx, topo, log)
 	if err != nil {
 		return rep, err
 	}
-	runDir, err := os.MkdirTemp("", "xdplb-bench-lab-")
-	if err != nil {
-		return rep, fmt.Errorf("lab: %w", err)
-	}
-	pinParent := "/sys/fs/bpf/xdplb-bench"
-	o := lab.Options{
-		Prefix:  prefix,
-		RunDir:  runDir,
-		PinRoot: filepath.Join(pinParent, prefix+"lab"),
-		Binary:  bin,
-		Log:     log,
-	}
-	// Down runs whatever happens, ctx cancelled included: it needs no
-	// context and removes what a half-built lab left too.
-	defer func() {
-		removed, derr := lab.Down(o)
-		os.Remove(pinParent)
-		log.Info("lab down", "namespaces", len(removed.Namespaces))
-		if derr != nil {
-			err = errors.Join(err, fmt.Errorf("lab down: %w", derr))
-		}
-	}()
-	log.Info("lab up", "prefix", prefix)
-	l, err := lab.Up(ctx, topo, o)
-	if err != nil {
-		return rep, fmt.Errorf("lab up: %w", err)
-	}
-	if err := l.WaitReady(ctx, labReady); err != nil {
-		return rep, fmt.Errorf("lab ready: %w", err)
-	}
+	defer func() { err = errors.Join(err, down()) }()
 
 	targets := []labTarget{{
 		name: "direct/" + direct.Name,
@@ -178,6 +138,74 @@ func (labSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep Se
 		rep.Results = append(rep.Results, res)
 	}
 	return rep, nil
+}
+
+// upBenchLab builds an xdplb binary for the run, brings up the lab of topo
+// under a prefix, run directory and pin root of the benchmark's own, and
+// waits until it is ready. down removes every trace of it (binary
+// included), whatever happened; call it also when err is not nil.
+func upBenchLab(ctx context.Context, topo lab.Topology, log *slog.Logger) (l *lab.Lab, down func() error, err error) {
+	var cleanup []func() error
+	down = func() error {
+		var errs []error
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			errs = append(errs, cleanup[i]())
+		}
+		cleanup = nil
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, down())
+			down = func() error { return nil }
+		}
+	}()
+
+	binDir, err := os.MkdirTemp("", "xdplb-bench-bin-")
+	if err != nil {
+		return nil, down, fmt.Errorf("lab: %w", err)
+	}
+	cleanup = append(cleanup, func() error { return os.RemoveAll(binDir) })
+	bin := filepath.Join(binDir, "xdplb")
+	log.Info("building xdplb", "path", bin)
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/xdplb/xdplb/cmd/xdplb").CombinedOutput(); err != nil {
+		return nil, down, fmt.Errorf("lab: go build xdplb: %w\n%s", err, out)
+	}
+
+	prefix, err := labPrefix()
+	if err != nil {
+		return nil, down, err
+	}
+	runDir, err := os.MkdirTemp("", "xdplb-bench-lab-")
+	if err != nil {
+		return nil, down, fmt.Errorf("lab: %w", err)
+	}
+	pinParent := "/sys/fs/bpf/xdplb-bench"
+	o := lab.Options{
+		Prefix:  prefix,
+		RunDir:  runDir,
+		PinRoot: filepath.Join(pinParent, prefix+"lab"),
+		Binary:  bin,
+		Log:     log,
+	}
+	// Down needs no context and removes what a half-built lab left too.
+	cleanup = append(cleanup, func() error {
+		removed, err := lab.Down(o)
+		os.Remove(pinParent) // only when no other run uses it
+		log.Info("lab down", "namespaces", len(removed.Namespaces))
+		if err != nil {
+			return fmt.Errorf("lab down: %w", err)
+		}
+		return nil
+	})
+	log.Info("lab up", "prefix", prefix)
+	if l, err = lab.Up(ctx, topo, o); err != nil {
+		return nil, down, fmt.Errorf("lab up: %w", err)
+	}
+	if err := l.WaitReady(ctx, labReady); err != nil {
+		return nil, down, fmt.Errorf("lab ready: %w", err)
+	}
+	return l, down, nil
 }
 
 // labPrefix returns a namespace prefix no other run uses.

@@ -16,7 +16,7 @@ import (
 
 // sections lists every section in report order.
 func sections() []Section {
-	return []Section{testRunSection{}, liveSection{}, maglevSection{}, controlPlaneSection{}, failoverSection{}, labSection{}}
+	return []Section{testRunSection{}, liveSection{}, maglevSection{}, controlPlaneSection{}, failoverSection{}, labSection{}, labPPSSection{}}
 }
 
 func main() {
