@@ -20,15 +20,13 @@ type Topology struct {
 	// for a VIP and the director holding the VIP answers.
 	VIPNet netip.Prefix
 	Client netip.Addr
-	// ClientAliases are more addresses of the client, for flows whose
-	// 5-tuples no director has seen. A director's flow table keeps an
-	// entry after its connection closes, and the client's kernel reuses
-	// source ports: a new connection whose 5-tuple matches a stale entry
-	// goes to the backend the entry names, even when that backend is
-	// draining or the table has changed since, where a director without
-	// the entry (the backup, after a failover) chooses from its table.
-	// Checks that must tell new flows from old ones use an alias that
-	// nothing has used before.
+	// ClientAliases are more addresses of the client, for connections
+	// that no director has an entry for but the one placing them. An
+	// established flow keeps its backend through table changes on the
+	// director that holds its entry; the other director, taking over
+	// after a failover, places it by the current table. Checks that a
+	// failover moves no connection therefore open their connections,
+	// after the last table change, from an alias nothing used before.
 	ClientAliases []netip.Addr
 	Directors     []DirectorSpec
 	Backends      []BackendSpec
