@@ -124,12 +124,16 @@ func (f *fixture) program() error {
 				if err != nil {
 					return fmt.Errorf("backend id for %s: %w", vip, err)
 				}
-				a := next.As4()
+				// Every backend's MAC is the director's own: the
+				// cross-checks run the balancer on its own output, and a
+				// DR frame stays addressed to the director (which the
+				// balancer checks) only then. Which MAC is written
+				// costs the same.
 				be := loader.Backend{
 					ID:       id,
 					VIPIndex: entry.Index,
 					Addr:     next,
-					MAC:      net.HardwareAddr{0x02, 0xbe, a[0], a[1], a[2], a[3]},
+					MAC:      f.ifMAC,
 					State:    loader.StateActive,
 					Weight:   1,
 				}
