@@ -256,9 +256,16 @@ services:
 		t.Fatal(err)
 	}
 	defer bal.Close()
+	// The balancer forwards only frames addressed to its interface.
+	dirMAC := dns.MAC(dl)
+	frame := func(c netip.AddrPort, flags uint8) []byte {
+		f := tcpFrame(c, webVIP, flags)
+		copy(f[:6], dirMAC)
+		return f
+	}
 	const n = 200
 	for i := range n {
-		runFrame(t, bal, tcpFrame(client(i), webVIP, packet.TCPSyn))
+		runFrame(t, bal, frame(client(i), packet.TCPSyn))
 	}
 	flowsBefore := flowBackends(t, bal)
 	if len(flowsBefore) != n {
@@ -319,7 +326,7 @@ services:
 	// Established flows of the drained backend still reach it; new ones
 	// do not.
 	for i := range n {
-		runFrame(t, bal, tcpFrame(client(i), webVIP, packet.TCPAck))
+		runFrame(t, bal, frame(client(i), packet.TCPAck))
 	}
 	for f, id := range flowBackends(t, bal) {
 		if old, ok := flowsBefore[f]; ok && old != id {
@@ -327,7 +334,7 @@ services:
 		}
 	}
 	for i := n; i < 2*n; i++ {
-		runFrame(t, bal, tcpFrame(client(i), webVIP, packet.TCPSyn))
+		runFrame(t, bal, frame(client(i), packet.TCPSyn))
 	}
 	for f, id := range flowBackends(t, bal) {
 		if _, old := flowsBefore[f]; !old && id == drainedID {
