@@ -223,12 +223,28 @@ func (b *Balancer) VIPs() ([]VIPEntry, error) {
 	return out, nil
 }
 
-// vipIndexInUse reports whether a configured VIP has the index.
+// vipIndexInUse reports whether a configured VIP has the index, with two
+// lookups rather than a walk of vips (it runs for every backend and ring
+// written): vip_info names the VIP at each index in use, written before
+// its vips key goes in and cleared before it goes out, and the vips map
+// confirms that key still has the index.
 func (b *Balancer) vipIndexInUse(index uint32) (bool, error) {
-	found := false
-	err := dumpMap(b.maps.Vips, func(_ lbLbVipKey, m lbLbVipMeta) bool {
-		found = m.Index == index
-		return !found
-	})
-	return found, err
+	if index >= b.opts.MaxVIPs {
+		return false, nil
+	}
+	var info lbLbVipInfo
+	if err := b.maps.VipInfo.Lookup(index, &info); err != nil {
+		return false, err
+	}
+	if info.Key.Proto == 0 {
+		return false, nil
+	}
+	var m lbLbVipMeta
+	switch err := b.maps.Vips.Lookup(info.Key, &m); {
+	case errors.Is(err, ebpf.ErrKeyNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return m.Index == index, nil
 }
