@@ -48,9 +48,12 @@ struct {
 	__type(value, struct lb_backend);
 } backends SEC(".maps");
 
-/* One Maglev lookup table: ring_size backend ids. */
+/* One Maglev lookup table: ring_size backend ids. Memory-mappable, so the
+ * control plane fills a new table with plain stores instead of a syscall
+ * per batch of slots (bpf(2) makes the kernel copy every value). */
 struct lb_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, LB_DEFAULT_RING_SIZE);
 	__type(key, __u32);
 	__type(value, __u32);

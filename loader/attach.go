@@ -19,7 +19,9 @@ const metaPin = "meta"
 // metaLayout numbers the meaning of the pinned maps. Raise it when a change
 // makes old pins unusable although their sizes still match. 2: flows hold
 // their VIP's index and use per-CPU LRU lists; vip_info and vip_filter.
-const metaLayout = 2
+// 3: the rings' inner maps are memory-mappable (an old rings map refuses
+// them).
+const metaLayout = 3
 
 const metaMagic = 0x78646c62 // "xdlb"
 

@@ -624,3 +624,32 @@ func TestDefaultMemlock(t *testing.T) {
 		t.Error("fdMemlock of a closed fd succeeded")
 	}
 }
+
+// BenchmarkSetRing replaces a default-sized (65537-slot) Maglev table: a
+// new inner map filled and swapped in, as on every backend change.
+func BenchmarkSetRing(b *testing.B) {
+	testenv.Privileged(b)
+	bal, err := Load(DefaultOptions())
+	if err != nil {
+		b.Fatalf("Load: %+v", err)
+	}
+	defer bal.Close()
+	e, err := bal.AddVIP(mustParseVIPB(b, "198.18.1.100:80/tcp"), VIPConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := ring(bal.opts.RingSize, 1, 2, 3)
+	for b.Loop() {
+		if err := bal.SetRing(e.Index, ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func mustParseVIPB(b *testing.B, s string) VIP {
+	v, err := ParseVIP(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
+}
