@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -21,35 +23,48 @@ import (
 )
 
 // labSection measures HTTP through the lab's VIPs against the same load
-// sent straight to one backend: what an operator sees end to end.
+// sent straight to the backends: what an operator sees end to end.
 type labSection struct{}
 
 func (labSection) Name() string { return "lab" }
 
-const labMethod = "The lab of `xdplb lab` (client, VRRP pair of directors, three backends weighted 1,1,2, each " +
-	"in a namespace on one bridge) under a prefix, run directory and pin root of the benchmark's own, with an " +
-	"xdplb binary built for the run. From the client namespace, %d workers send GET / back to back for %s, " +
-	"keep-alive off, so every request is a new TCP connection (a new flow for the director). Targets: the dr " +
-	"VIP, the tun VIP, and straight to backend %s's address (direct, the floor); the three are interleaved, " +
-	"%d rounds each. rps: requests answered per second, median over rounds; p50/p90/p99 ms: latency " +
-	"percentiles over every request of every round; x floor: rps / direct rps, target >= %.1f (met: 1 when " +
-	"it is). busy CPUs: the whole machine's non-idle CPUs during the load (client, directors and backends " +
-	"share it). Any failed request, or a VIP not answered by every backend, fails the section."
+const labMethod = "The lab of `xdplb lab` (client, VRRP pair of directors, three backends weighted 1,1,2, " +
+	"each in a namespace on one bridge) under a prefix, run directory and pin root of the benchmark's own, " +
+	"with an xdplb binary built for the run. From the client namespace, %d workers send GET / back to back, " +
+	"keep-alive off, so every request is a new TCP connection (a new flow for the director): %s per target " +
+	"and round, cut into %d slices of %s interleaved with the other targets' slices in an order rotated at " +
+	"every slice. Targets: the dr VIP, the tun VIP, straight to the backends in turn by weight (%s: " +
+	"direct/spread, the floor: the same servers with the same shares, no director), and straight to backend " +
+	"%s alone (direct/%[6]s: one busy server process answers more cheaply than three). %s %d rounds. rps: " +
+	"requests answered per second, median over rounds; p50/p90/p99 ms: latency percentiles over every " +
+	"request of every round; x floor: the median over rounds of rps / direct/spread rps of the same round " +
+	"(drift between rounds cancels), target >= %.1f (met: 1 when it is; the JSON holds the lowest and " +
+	"highest round as ratio_min and ratio_max); x %[6]s: the same against direct/%[6]s. CPU columns, in " +
+	"CPUs busy during the load: busy: the whole machine, other tenants included; client: the benchmark " +
+	"process (the HTTP client); backends: their server processes (director_cpus in the JSON: the " +
+	"directors' daemons); softirq: every CPU's softirq time, where the director's XDP program runs. Any " +
+	"failed request, or a VIP or the spread not answered by every backend, fails the section."
+
+const labPinnedMethod = "The benchmark process (the client) runs on CPU 0 and every process of the lab " +
+	"(backends, directors) on the other CPUs, for every target alike; softirq work runs on the CPU of the " +
+	"sender, so the director's work on the client's requests shares CPU 0 with the client."
 
 // Load settings of the lab section.
 const (
 	labWorkers     = 8
-	labDuration    = 4 * time.Second
-	labMaxRounds   = 3
+	labDuration    = 2 * time.Second // per target and round
+	labSlices      = 8               // interleaved slices a round's duration is cut into
+	labMaxRounds   = 11
 	labTargetRatio = 0.9
 	labReqTimeout  = 5 * time.Second
 	labReady       = 60 * time.Second
 )
 
-// labTarget is one URL the load runs against.
+// labTarget is what the load runs against.
 type labTarget struct {
 	name string
-	url  string
+	// urls are asked in turn; each worker starts at its own place.
+	urls []string
 	// only, when set, is the one backend allowed to answer; else every
 	// backend of the topology must answer.
 	only string
@@ -63,23 +78,33 @@ type labLoad struct {
 	latencies []time.Duration
 	backends  map[string]int
 	took      time.Duration
-	busyCPUs  float64
+	cpu       labCPU // CPUs busy during the load, by who
 }
 
 func (labSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep SectionReport, err error) {
 	rounds := min(max(cfg.Rounds, 1), labMaxRounds)
 	topo := lab.DefaultTopology()
 	direct := topo.Backends[0]
+	spread, spreadNames := labSpread(topo)
+	pinned := runtime.NumCPU() >= 2
+	pinning := "No pinning: the machine has one CPU."
+	if pinned {
+		pinning = labPinnedMethod
+	}
 	rep = SectionReport{
-		Name:   "lab",
-		Method: fmt.Sprintf(labMethod, labWorkers, labDuration, direct.Name, rounds, labTargetRatio),
+		Name: "lab",
+		Method: fmt.Sprintf(labMethod, labWorkers, labDuration, labSlices, labDuration/labSlices, strings.Join(spreadNames, ", "), direct.Name,
+			pinning, rounds, labTargetRatio),
 		Columns: []Column{
 			{Key: "p50_ms", Header: "p50 ms"},
 			{Key: "p90_ms", Header: "p90 ms"},
 			{Key: "p99_ms", Header: "p99 ms"},
 			{Key: "requests", Header: "requests"},
-			{Key: "errors", Header: "errors"},
 			{Key: "busy_cpus", Header: "busy CPUs"},
+			{Key: "client_cpus", Header: "client"},
+			{Key: "backend_cpus", Header: "backends"},
+			{Key: "softirq_cpus", Header: "softirq"},
+			{Key: "ratio_" + direct.Name, Header: "x " + direct.Name},
 			{Key: "met", Header: "met"},
 		},
 	}
@@ -89,21 +114,33 @@ func (labSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep Se
 		return rep, err
 	}
 	defer func() { err = errors.Join(err, down()) }()
+	procs, err := findLabProcs(l)
+	if err != nil {
+		return rep, err
+	}
+	if pinned {
+		restore, err := procs.pin()
+		if err != nil {
+			return rep, err
+		}
+		defer func() { err = errors.Join(err, restore()) }()
+	}
 
-	targets := []labTarget{{
-		name: "direct/" + direct.Name,
-		url:  fmt.Sprintf("http://%s/", direct.Addr),
-		only: direct.Name,
-	}}
+	const floor = 0 // index of direct/spread in targets
+	be1 := 1        // index of direct/<first backend>
+	targets := []labTarget{
+		{name: "direct/spread (floor)", urls: spread},
+		{name: "direct/" + direct.Name, urls: []string{fmt.Sprintf("http://%s/", direct.Addr)}, only: direct.Name},
+	}
 	for _, svc := range topo.Services {
-		targets = append(targets, labTarget{name: string(svc.Forwarding) + "/" + svc.Name, url: svc.URL("/")})
+		targets = append(targets, labTarget{name: string(svc.Forwarding) + "/" + svc.Name, urls: []string{svc.URL("/")}})
 	}
 	client := l.HTTPClient(false, labReqTimeout)
 	defer client.CloseIdleConnections()
 
 	// Warm up every path (ARP, flow tables, page cache) before measuring.
 	for _, tg := range targets {
-		w := runLabLoad(ctx, client, tg.url, labWorkers, 500*time.Millisecond)
+		w := runLabLoad(ctx, client, tg.urls, labWorkers, 500*time.Millisecond)
 		if err := w.check(tg, topo); err != nil {
 			return rep, fmt.Errorf("lab warm-up %s: %w", tg.name, err)
 		}
@@ -111,33 +148,109 @@ func (labSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep Se
 
 	loads := make([][]labLoad, len(targets))
 	for r := range rounds {
-		for i, tg := range targets {
-			if err := ctx.Err(); err != nil {
-				return rep, err
+		round := make([]labLoad, len(targets))
+		for slice := range labSlices {
+			for k := range targets {
+				i := (k + r*labSlices + slice) % len(targets)
+				tg := targets[i]
+				if err := ctx.Err(); err != nil {
+					return rep, err
+				}
+				c0, err := procs.sample()
+				if err != nil {
+					return rep, err
+				}
+				ld := runLabLoad(ctx, client, tg.urls, labWorkers, labDuration/labSlices)
+				c1, err := procs.sample()
+				if err != nil {
+					return rep, err
+				}
+				ld.cpu = c1.since(c0)
+				round[i] = round[i].merge(ld)
 			}
-			ld := runLabLoad(ctx, client, tg.url, labWorkers, labDuration)
+		}
+		for i, tg := range targets {
+			ld := round[i]
 			if err := ld.check(tg, topo); err != nil {
 				return rep, fmt.Errorf("lab %s round %d: %w", tg.name, r+1, err)
 			}
-			log.Info("lab load", "target", tg.name, "round", r+1, "rps", ld.rps(), "busy_cpus", ld.busyCPUs)
+			log.Info("lab load", "target", tg.name, "round", r+1, "rps", ld.rps(),
+				"busy_cpus", ld.cpu.busy, "client_cpus", ld.cpu.client, "backend_cpus", ld.cpu.backends,
+				"director_cpus", ld.cpu.directors, "softirq_cpus", ld.cpu.softirq)
 			loads[i] = append(loads[i], ld)
 		}
 	}
 
-	var floor float64
 	for i, tg := range targets {
 		res := summariseLab(tg, loads[i])
-		if i == 0 {
-			floor = res.Value
-		}
-		ratio := res.Value / floor
+		ratio := pairedRatio(loads[i], loads[floor])
 		res.RatioToFloor = &ratio
-		if tg.only == "" {
+		res.Metrics["ratio_"+direct.Name] = pairedRatio(loads[i], loads[be1])
+		lo, hi := ratioRange(loads[i], loads[floor])
+		res.Metrics["ratio_min"], res.Metrics["ratio_max"] = lo, hi
+		if i != floor && tg.only == "" {
 			res.Metrics["met"] = float64(btoi(ratio >= labTargetRatio))
 		}
 		rep.Results = append(rep.Results, res)
 	}
 	return rep, nil
+}
+
+// labSpread returns the URLs of the direct/spread target, each backend as
+// often as its weight, interleaved, and the backends' names in that order.
+func labSpread(topo lab.Topology) (urls, names []string) {
+	left := make([]uint32, len(topo.Backends))
+	var total uint32
+	for i, b := range topo.Backends {
+		left[i] = b.Weight
+		total += b.Weight
+	}
+	// Round-robin over the backends with weight left, so that the
+	// heavier ones are spread over the cycle rather than bunched.
+	for len(urls) < int(total) {
+		for i, b := range topo.Backends {
+			if left[i] > 0 {
+				left[i]--
+				urls = append(urls, fmt.Sprintf("http://%s/", b.Addr))
+				names = append(names, b.Name)
+			}
+		}
+	}
+	return urls, names
+}
+
+// ratioRange returns the lowest and highest ratio over rounds of a's rps
+// over b's rps in the same round.
+func ratioRange(a, b []labLoad) (lo, hi float64) {
+	lo, hi = math.NaN(), math.NaN()
+	for i := range min(len(a), len(b)) {
+		if b[i].rps() <= 0 {
+			continue
+		}
+		r := a[i].rps() / b[i].rps()
+		if math.IsNaN(lo) || r < lo {
+			lo = r
+		}
+		if math.IsNaN(hi) || r > hi {
+			hi = r
+		}
+	}
+	return lo, hi
+}
+
+// pairedRatio returns the median over rounds of a's rps over b's rps in
+// the same round.
+func pairedRatio(a, b []labLoad) float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i].rps() > 0 {
+			rs = append(rs, a[i].rps()/b[i].rps())
+		}
+	}
+	if len(rs) == 0 {
+		return math.NaN()
+	}
+	return median(rs)
 }
 
 // upBenchLab builds an xdplb binary for the run, brings up the lab of topo
@@ -221,9 +334,10 @@ func labPrefix() (string, error) {
 	return "xb" + string(b) + "-", nil
 }
 
-// runLabLoad sends GET url from workers goroutines back to back for d and
-// records every answer and failure.
-func runLabLoad(ctx context.Context, c *http.Client, url string, workers int, d time.Duration) labLoad {
+// runLabLoad sends GET from workers goroutines back to back for d and
+// records every answer and failure. Each worker goes through urls in turn,
+// starting at its own place in the list.
+func runLabLoad(ctx context.Context, c *http.Client, urls []string, workers int, d time.Duration) labLoad {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -231,16 +345,18 @@ func runLabLoad(ctx context.Context, c *http.Client, url string, workers int, d 
 		out = labLoad{backends: map[string]int{}}
 		wg  sync.WaitGroup
 	)
-	cpuBefore, cpuErr := sampleCPU()
 	start := time.Now()
 	deadline := start.Add(d)
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
+			next := w
 			var lat []time.Duration
 			seen := map[string]int{}
 			var errs []string
 			nerr := 0
 			for time.Now().Before(deadline) && ctx.Err() == nil {
+				url := urls[next%len(urls)]
+				next++
 				t0 := time.Now()
 				name, err := lab.Ask(ctx, c, url)
 				if err != nil {
@@ -275,13 +391,30 @@ func runLabLoad(ctx context.Context, c *http.Client, url string, workers int, d 
 		out.errors++
 		out.firstErrs = append(out.firstErrs, err.Error())
 	}
-	if cpuAfter, err := sampleCPU(); err == nil && cpuErr == nil {
-		_, out.busyCPUs = cpuUse(cpuBefore, cpuAfter, 0)
-	}
 	return out
 }
 
 func (ld labLoad) rps() float64 { return float64(ld.answered) / ld.took.Seconds() }
+
+// merge returns the load of ld and then o, as if one run.
+func (ld labLoad) merge(o labLoad) labLoad {
+	if ld.backends == nil {
+		ld.backends = map[string]int{}
+	}
+	out := labLoad{
+		answered:  ld.answered + o.answered,
+		errors:    ld.errors + o.errors,
+		firstErrs: append(append([]string(nil), ld.firstErrs...), o.firstErrs...),
+		latencies: append(append([]time.Duration(nil), ld.latencies...), o.latencies...),
+		backends:  maps.Clone(ld.backends),
+		took:      ld.took + o.took,
+		cpu:       ld.cpu.weigh(ld.took.Seconds(), o.cpu, o.took.Seconds()),
+	}
+	for k, v := range o.backends {
+		out.backends[k] += v
+	}
+	return out
+}
 
 // check fails a load that lost a request, answered nothing, or was
 // answered by the wrong backends.
@@ -315,14 +448,16 @@ func (ld labLoad) check(tg labTarget, topo lab.Topology) error {
 func summariseLab(tg labTarget, loads []labLoad) Result {
 	var (
 		rps      []float64
-		busy     []float64
+		cpus     = map[string][]float64{}
 		all      []time.Duration
 		answered int
 		backends = map[string]int{}
 	)
 	for _, ld := range loads {
 		rps = append(rps, ld.rps())
-		busy = append(busy, ld.busyCPUs)
+		for k, v := range ld.cpu.metrics() {
+			cpus[k] = append(cpus[k], v)
+		}
 		all = append(all, ld.latencies...)
 		answered += ld.answered
 		for k, v := range ld.backends {
@@ -332,12 +467,14 @@ func summariseLab(tg labTarget, loads []labLoad) Result {
 	slices.Sort(all)
 	res := newResult(tg.name, "rps", rps)
 	res.Metrics = map[string]float64{
-		"p50_ms":    percentileMS(all, 0.50),
-		"p90_ms":    percentileMS(all, 0.90),
-		"p99_ms":    percentileMS(all, 0.99),
-		"requests":  float64(answered),
-		"errors":    0, // check fails the section on any error
-		"busy_cpus": median(busy),
+		"p50_ms":   percentileMS(all, 0.50),
+		"p90_ms":   percentileMS(all, 0.90),
+		"p99_ms":   percentileMS(all, 0.99),
+		"requests": float64(answered),
+		"errors":   0, // check fails the section on any error
+	}
+	for k, v := range cpus {
+		res.Metrics[k] = median(v)
 	}
 	names := make([]string, 0, len(backends))
 	for k := range backends {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,8 +15,8 @@ import (
 func TestLabLoadCheck(t *testing.T) {
 	topo := lab.DefaultTopology()
 	all := map[string]int{"be1": 5, "be2": 5, "be3": 10}
-	vip := labTarget{name: "dr/web-dr", url: "http://198.18.1.100/"}
-	direct := labTarget{name: "direct/be1", url: "http://198.18.0.21/", only: "be1"}
+	vip := labTarget{name: "dr/web-dr", urls: []string{"http://198.18.1.100/"}}
+	direct := labTarget{name: "direct/be1", urls: []string{"http://198.18.0.21/"}, only: "be1"}
 	tests := []struct {
 		name    string
 		target  labTarget
@@ -51,5 +53,79 @@ func TestPercentileMS(t *testing.T) {
 		if got := percentileMS(lat, tt.p); got != tt.want {
 			t.Errorf("percentileMS(1..100 ms, %v) = %v, want %v", tt.p, got, tt.want)
 		}
+	}
+}
+
+// TestLabSpread proves the direct/spread floor asks each backend as often
+// as its weight, interleaved.
+func TestLabSpread(t *testing.T) {
+	urls, names := labSpread(lab.DefaultTopology())
+	wantNames := []string{"be1", "be2", "be3", "be3"}
+	wantURLs := []string{"http://198.18.0.21/", "http://198.18.0.22/", "http://198.18.0.23/", "http://198.18.0.23/"}
+	if !slices.Equal(names, wantNames) || !slices.Equal(urls, wantURLs) {
+		t.Errorf("labSpread = %v %v, want %v %v", urls, names, wantURLs, wantNames)
+	}
+	topo := lab.DefaultTopology()
+	topo.Backends[0].Weight, topo.Backends[1].Weight, topo.Backends[2].Weight = 3, 0, 1
+	_, names = labSpread(topo)
+	if want := []string{"be1", "be3", "be1", "be1"}; !slices.Equal(names, want) {
+		t.Errorf("labSpread of weights 3,0,1 = %v, want %v", names, want)
+	}
+}
+
+// TestPairedRatio proves the ratio compares rounds with rounds: drift that
+// moves both targets alike cancels.
+func TestPairedRatio(t *testing.T) {
+	load := func(rps ...float64) []labLoad {
+		var out []labLoad
+		for _, r := range rps {
+			out = append(out, labLoad{answered: int(r), took: time.Second})
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		a, b []labLoad
+		want float64
+	}{
+		{name: "same", a: load(100, 200, 300), b: load(100, 200, 300), want: 1},
+		{name: "drift cancels", a: load(90, 180, 270), b: load(100, 200, 300), want: 0.9},
+		{name: "median of rounds", a: load(50, 90, 200), b: load(100, 100, 100), want: 0.9},
+		{name: "shorter b", a: load(80, 1000), b: load(100), want: 0.8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pairedRatio(tt.a, tt.b); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("pairedRatio = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got := pairedRatio(nil, nil); !math.IsNaN(got) {
+		t.Errorf("pairedRatio of no rounds = %v, want NaN", got)
+	}
+}
+
+func TestParseProcTicks(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    uint64
+		wantErr bool
+	}{
+		{name: "plain", in: "1234 (xdplb) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 1000 0 0", want: 325},
+		{name: "name with spaces and parens", in: "77 (a (b) c) R 1 77 77 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 5 0 0", want: 7},
+		{name: "short", in: "1 (x) S 1 2 3", wantErr: true},
+		{name: "no name", in: "1 x S", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseProcTicks(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parseProcTicks = %d, %v, want error %v", got, err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("parseProcTicks = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
