@@ -17,9 +17,13 @@ import (
 
 // synFrame builds an Ethernet/IPv4/TCP SYN from src to dst. The balancer
 // does not verify checksums, so they are left zero.
+// directorMAC is the balancer's interface MAC in these tests: frames for a
+// VIP must be addressed to it.
+var directorMAC = net.HardwareAddr{2, 0xd1, 0, 0, 0, 1}
+
 func synFrame(src, dst netip.AddrPort) []byte {
 	f := make([]byte, 14+20+20)
-	copy(f[0:6], []byte{2, 0xaa, 0, 0, 0, 1})
+	copy(f[0:6], directorMAC)
 	copy(f[6:12], []byte{2, 0xcc, 0, 0, 0, 1})
 	binary.BigEndian.PutUint16(f[12:], 0x0800)
 	ip := f[14:34]
@@ -53,7 +57,7 @@ func TestProgrammerDrivesRealBalancer(t *testing.T) {
 		t.Fatalf("Load: %+v", err)
 	}
 	t.Cleanup(func() { b.Close() })
-	ifMAC := net.HardwareAddr{2, 0xd1, 0, 0, 0, 1}
+	ifMAC := directorMAC
 	if err := b.SetConfig(loader.Config{IfMAC: ifMAC, MTU: 1500}); err != nil {
 		t.Fatal(err)
 	}
