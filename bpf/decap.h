@@ -26,35 +26,22 @@
 #include "parse.h"
 
 /* decap_parse_outer validates the outer IPv4 header of p (after parse_eth)
- * like parse_ipv4, but returns LB_REASON_PASS_NOT_IPIP for any protocol but
- * IPIP before looking at fragment bits, LB_REASON_PASS_FRAGMENT for an IPIP
- * fragment, LB_REASON_PASS_NOT_LOCAL when the outer destination is not in
- * decap_addrs, LB_REASON_PASS_MALFORMED for a bad header, else PARSE_OK. */
+ * with parse_ipv4_header, then returns LB_REASON_PASS_NOT_IPIP for any
+ * protocol but IPIP before looking at fragment bits, LB_REASON_PASS_FRAGMENT
+ * for an IPIP fragment, LB_REASON_PASS_NOT_LOCAL when the outer destination
+ * is not in decap_addrs, LB_REASON_PASS_MALFORMED for a bad header, else
+ * PARSE_OK. */
 static __always_inline int decap_parse_outer(struct parse_pkt *p)
 {
 	struct decap_addr_key key __attribute__((aligned(8)));
-	struct iphdr *iph = p->data + p->l2_len;
-	__u32 hlen, len;
+	int reason = parse_ipv4_header(p);
 	__u32 *w;
 
-	if ((void *)(iph + 1) > p->data_end)
-		return LB_REASON_PASS_MALFORMED;
-	if (iph->version != 4)
-		return LB_REASON_PASS_MALFORMED;
-	hlen = iph->ihl * 4;
-	if (hlen < sizeof(*iph))
-		return LB_REASON_PASS_MALFORMED;
-	len = bpf_ntohs(iph->tot_len);
-	if (len < hlen)
-		return LB_REASON_PASS_MALFORMED;
-	/* Verifier: as in parse_ipv4, variable ends are proven as pointers. */
-	if ((void *)iph + hlen > p->data_end)
-		return LB_REASON_PASS_MALFORMED;
-	if ((void *)iph + len > p->data_end)
-		return LB_REASON_PASS_MALFORMED;
-	if (iph->protocol != IPPROTO_IPIP)
+	if (reason != PARSE_OK)
+		return reason;
+	if (p->iph->protocol != IPPROTO_IPIP)
 		return LB_REASON_PASS_NOT_IPIP;
-	if (iph->frag_off & bpf_htons(PARSE_IP_MF | PARSE_IP_OFFSET))
+	if (parse_is_fragment(p->iph))
 		return LB_REASON_PASS_FRAGMENT;
 
 	/* The decap_addrs key: the IPv4-mapped outer destination. */
@@ -62,14 +49,9 @@ static __always_inline int decap_parse_outer(struct parse_pkt *p)
 	w[0] = 0;
 	w[1] = 0;
 	w[2] = bpf_htonl(0x0000ffff);
-	w[3] = iph->daddr;
+	w[3] = p->iph->daddr;
 	if (!bpf_map_lookup_elem(&decap_addrs, &key))
 		return LB_REASON_PASS_NOT_LOCAL;
-
-	p->iph = iph;
-	p->ip_hlen = hlen;
-	p->ip_len = len;
-	p->l4 = (void *)iph + hlen;
 	p->proto = IPPROTO_IPIP;
 	return PARSE_OK;
 }

@@ -106,14 +106,14 @@ static __always_inline int parse_eth(struct xdp_md *ctx, struct parse_pkt *p)
 	return PARSE_OK;
 }
 
-/* parse_ipv4 validates the IPv4 header at p->data + p->l2_len (after
- * parse_eth) and fills iph, ip_hlen, ip_len and l4 (the first byte after the
- * header and its options). Returns PARSE_OK, LB_REASON_PASS_MALFORMED when
- * the header is short, not version 4, has ihl < 5, or a total length that
- * is shorter than the header or longer than the bytes present, or
- * LB_REASON_PASS_FRAGMENT for any fragment (MF set or a non-zero offset).
- * Trailing bytes beyond the total length (Ethernet padding) are allowed. */
-static __always_inline int parse_ipv4(struct parse_pkt *p)
+/* parse_ipv4_header validates the IPv4 header at p->data + p->l2_len
+ * (after parse_eth) and fills iph, ip_hlen, ip_len and l4 (the first byte
+ * after the header and its options). Returns PARSE_OK, or
+ * LB_REASON_PASS_MALFORMED when the header is short, not version 4, has
+ * ihl < 5, or a total length that is shorter than the header or longer than
+ * the bytes present. Trailing bytes beyond the total length (Ethernet
+ * padding) are allowed. Fragments are not looked at (parse_is_fragment). */
+static __always_inline int parse_ipv4_header(struct parse_pkt *p)
 {
 	struct iphdr *iph = p->data + p->l2_len;
 	__u32 hlen, len;
@@ -135,13 +135,32 @@ static __always_inline int parse_ipv4(struct parse_pkt *p)
 		return LB_REASON_PASS_MALFORMED;
 	if ((void *)iph + len > p->data_end)
 		return LB_REASON_PASS_MALFORMED;
-	if (iph->frag_off & bpf_htons(PARSE_IP_MF | PARSE_IP_OFFSET))
-		return LB_REASON_PASS_FRAGMENT;
 
 	p->iph = iph;
 	p->ip_hlen = hlen;
 	p->ip_len = len;
 	p->l4 = (void *)iph + hlen;
+	return PARSE_OK;
+}
+
+/* parse_is_fragment reports whether the IPv4 header iph (validated by
+ * parse_ipv4_header) is a fragment: MF set or a non-zero offset, which
+ * makes the first fragment one too. */
+static __always_inline int parse_is_fragment(const struct iphdr *iph)
+{
+	return (iph->frag_off & bpf_htons(PARSE_IP_MF | PARSE_IP_OFFSET)) != 0;
+}
+
+/* parse_ipv4 is parse_ipv4_header, then LB_REASON_PASS_FRAGMENT for any
+ * fragment. */
+static __always_inline int parse_ipv4(struct parse_pkt *p)
+{
+	int reason = parse_ipv4_header(p);
+
+	if (reason != PARSE_OK)
+		return reason;
+	if (parse_is_fragment(p->iph))
+		return LB_REASON_PASS_FRAGMENT;
 	return PARSE_OK;
 }
 
