@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -63,74 +62,35 @@ func (e *Env) Name(role string) string {
 }
 
 // NS is a named network namespace (visible to `ip netns`), removed when the
-// test ends.
+// test ends. It is the lab's labnet.NS with test-failing helpers.
 type NS struct {
 	// Name is the namespace's name under /run/netns.
 	Name string
 	t    testing.TB
-	h    netns.NsHandle
-	nl   *netlink.Handle
+	ns   *labnet.NS
 }
 
 // NS creates the namespace prefix+role with its loopback up.
 func (e *Env) NS(role string) *NS {
 	e.t.Helper()
 	name := e.Name(role)
-	h, err := newNamed(name)
+	ns, err := labnet.Create(name)
 	if err != nil {
-		e.t.Fatalf("netns: create %s: %v", name, err)
+		e.t.Fatalf("netns: %v", err)
 	}
-	n := &NS{Name: name, t: e.t, h: h}
 	e.t.Cleanup(func() {
-		if n.nl != nil {
-			n.nl.Close()
-		}
-		n.h.Close()
+		ns.Close()
 		if err := netns.DeleteNamed(name); err != nil {
 			e.t.Errorf("netns: delete %s: %v", name, err)
 		}
 	})
-	if n.nl, err = netlink.NewHandleAt(h); err != nil {
-		e.t.Fatalf("netns: netlink in %s: %v", name, err)
-	}
-	n.SetUp("lo")
-	return n
-}
-
-// newNamed creates and names a namespace on a throw-away OS thread, so no
-// thread that runs other goroutines ever switches namespace.
-func newNamed(name string) (netns.NsHandle, error) {
-	type result struct {
-		h   netns.NsHandle
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		// Locked and never unlocked: the runtime ends the thread with the
-		// goroutine instead of reusing it in the new namespace.
-		runtime.LockOSThread()
-		h, err := netns.NewNamed(name)
-		c <- result{h, err}
-	}()
-	r := <-c
-	return r.h, r.err
+	return &NS{Name: name, t: e.t, ns: ns}
 }
 
 // Do runs fn on an OS thread inside the namespace and returns its error.
 // Sockets fn opens, and processes it starts, belong to the namespace. fn
 // runs on another goroutine, so it must not call t.Fatal.
-func (n *NS) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked, see newNamed
-		if err := netns.Set(n.h); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", n.Name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+func (n *NS) Do(fn func() error) error { return n.ns.Do(fn) }
 
 // Exec runs a command inside the namespace and returns its combined
 // output. The error includes that output.
@@ -148,15 +108,14 @@ func (n *NS) Exec(name string, args ...string) (string, error) {
 }
 
 // Netlink returns a netlink handle bound to the namespace.
-func (n *NS) Netlink() *netlink.Handle { return n.nl }
+func (n *NS) Netlink() *netlink.Handle { return n.ns.Netlink() }
 
 // Handle returns the namespace's file descriptor handle.
-func (n *NS) Handle() netns.NsHandle { return n.h }
 
 // Link returns the link called name, failing the test if it is missing.
 func (n *NS) Link(name string) netlink.Link {
 	n.t.Helper()
-	l, err := n.nl.LinkByName(name)
+	l, err := n.Netlink().LinkByName(name)
 	if err != nil {
 		n.t.Fatalf("netns %s: link %s: %v", n.Name, name, err)
 	}
@@ -172,7 +131,7 @@ func (n *NS) MAC(link string) net.HardwareAddr {
 // SetUp brings a link up.
 func (n *NS) SetUp(link string) {
 	n.t.Helper()
-	if err := n.nl.LinkSetUp(n.Link(link)); err != nil {
+	if err := n.Netlink().LinkSetUp(n.Link(link)); err != nil {
 		n.t.Fatalf("netns %s: set %s up: %v", n.Name, link, err)
 	}
 }
@@ -182,7 +141,7 @@ func (n *NS) SetUp(link string) {
 func (n *NS) AddAddr(link string, p netip.Prefix) {
 	n.t.Helper()
 	ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-	if err := n.nl.AddrAdd(n.Link(link), &netlink.Addr{IPNet: ipnet}); err != nil {
+	if err := n.Netlink().AddrAdd(n.Link(link), &netlink.Addr{IPNet: ipnet}); err != nil {
 		n.t.Fatalf("netns %s: add %s to %s: %v", n.Name, p, link, err)
 	}
 }
@@ -190,7 +149,7 @@ func (n *NS) AddAddr(link string, p netip.Prefix) {
 // SetNeigh adds or replaces a permanent neighbour (ARP) entry.
 func (n *NS) SetNeigh(link string, ip netip.Addr, mac net.HardwareAddr) {
 	n.t.Helper()
-	err := n.nl.NeighSet(&netlink.Neigh{
+	err := n.Netlink().NeighSet(&netlink.Neigh{
 		LinkIndex:    n.Link(link).Attrs().Index,
 		State:        netlink.NUD_PERMANENT,
 		IP:           ip.AsSlice(),
@@ -205,7 +164,7 @@ func (n *NS) SetNeigh(link string, ip netip.Addr, mac net.HardwareAddr) {
 func (n *NS) AddRoute(dst netip.Prefix, gw netip.Addr) {
 	n.t.Helper()
 	ipnet := &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())}
-	if err := n.nl.RouteAdd(&netlink.Route{Dst: ipnet, Gw: gw.AsSlice()}); err != nil {
+	if err := n.Netlink().RouteAdd(&netlink.Route{Dst: ipnet, Gw: gw.AsSlice()}); err != nil {
 		n.t.Fatalf("netns %s: route %s via %s: %v", n.Name, dst, gw, err)
 	}
 }
@@ -216,16 +175,9 @@ func (n *NS) AddRoute(dst netip.Prefix, gw netip.Addr) {
 func (e *Env) Veth(na *NS, aRole string, nb *NS, bRole string) (a, b string) {
 	e.t.Helper()
 	a, b = e.Name(aRole), e.Name(bRole)
-	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: a},
-		PeerName:      b,
-		PeerNamespace: netlink.NsFd(nb.h),
+	if err := labnet.Veth(na.ns, a, nb.ns, b); err != nil {
+		e.t.Fatalf("netns: %v", err)
 	}
-	if err := na.nl.LinkAdd(veth); err != nil {
-		e.t.Fatalf("netns: veth %s (%s) - %s (%s): %v", a, na.Name, b, nb.Name, err)
-	}
-	na.SetUp(a)
-	nb.SetUp(b)
 	return a, b
 }
 
@@ -234,12 +186,12 @@ func (e *Env) Veth(na *NS, aRole string, nb *NS, bRole string) (a, b string) {
 func (e *Env) Bridge(n *NS, role string, ports ...string) string {
 	e.t.Helper()
 	name := e.Name(role)
-	if err := n.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+	if err := n.Netlink().LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
 		e.t.Fatalf("netns %s: bridge %s: %v", n.Name, name, err)
 	}
 	br := n.Link(name)
 	for _, p := range ports {
-		if err := n.nl.LinkSetMaster(n.Link(p), br); err != nil {
+		if err := n.Netlink().LinkSetMaster(n.Link(p), br); err != nil {
 			e.t.Fatalf("netns %s: add %s to bridge %s: %v", n.Name, p, name, err)
 		}
 	}
