@@ -31,7 +31,8 @@ func (labSection) Name() string { return "lab" }
 const labMethod = "The lab of `xdplb lab` (client, VRRP pair of directors, three backends weighted 1,1,2, " +
 	"each in a namespace on one bridge) under a prefix, run directory and pin root of the benchmark's own, " +
 	"with an xdplb binary built for the run. From the client namespace, %d workers send GET / back to back, " +
-	"keep-alive off, so every request is a new TCP connection (a new flow for the director): %s per target " +
+	"keep-alive off, so every request is a new TCP connection (a new flow for the director), dialled on " +
+	"threads that stay in the client namespace: %s per target " +
 	"and round, cut into %d slices of %s interleaved with the other targets' slices in an order rotated at " +
 	"every slice. Targets: the dr VIP, the tun VIP, straight to the backends in turn by weight (%s: " +
 	"direct/spread, the floor: the same servers with the same shares, no director), and straight to backend " +
@@ -53,7 +54,7 @@ const labPinnedMethod = "The benchmark process (the client) runs on CPU 0 and ev
 const (
 	labWorkers     = 8
 	labDuration    = 2 * time.Second // per target and round
-	labSlices      = 8               // interleaved slices a round's duration is cut into
+	labSlices      = 20              // interleaved slices a round's duration is cut into
 	labMaxRounds   = 11
 	labTargetRatio = 0.9
 	labReqTimeout  = 5 * time.Second
@@ -135,7 +136,12 @@ func (labSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep Se
 	for _, svc := range topo.Services {
 		targets = append(targets, labTarget{name: string(svc.Forwarding) + "/" + svc.Name, urls: []string{svc.URL("/")}})
 	}
-	client := l.HTTPClient(false, labReqTimeout)
+	dialer, err := newNSDialer(l.Client, labWorkers)
+	if err != nil {
+		return rep, err
+	}
+	defer dialer.Close()
+	client := dialer.HTTPClient(labReqTimeout)
 	defer client.CloseIdleConnections()
 
 	// Warm up every path (ARP, flow tables, page cache) before measuring.
