@@ -522,6 +522,12 @@ func TestLabBadInput(t *testing.T) {
 	badIPSum[ipOff+10] ^= 0xff
 	badTCPSum := bytes.Clone(packet.Frame(eth, packet.TCPPacket(ip, packet.TCP{SrcPort: 40002, DstPort: 80, Flags: packet.TCPAck}, []byte("z"))))
 	badTCPSum[ipOff+20+16] ^= 0xff
+	// A frame for the VIP addressed to a MAC the bridge has not learnt:
+	// the bridge floods it to every port, directors included, as a
+	// switch does with frames for a director that just died. It is not
+	// for this director, which must leave it alone.
+	flooded := bytes.Clone(packet.Frame(eth, packet.TCPPacket(ip, packet.TCP{SrcPort: 40003, DstPort: 80, Flags: packet.TCPAck}, []byte("f"))))
+	copy(flooded, packet.MustMAC("02:00:5e:10:00:99"))
 	// Each kind of frame, how many to send, and the reason it must count.
 	kinds := []struct {
 		name   string
@@ -538,6 +544,7 @@ func TestLabBadInput(t *testing.T) {
 		// backend's kernel drops them.
 		{"bad IPv4 header checksum", badIPSum, 50, loader.ReasonTxDR},
 		{"bad TCP checksum", badTCPSum, 50, loader.ReasonTxDR},
+		{"for the VIP, flooded for another host's MAC", flooded, 50, loader.ReasonPassOtherHost},
 	}
 	sent := map[loader.Reason]uint64{}
 	var randomSent int
