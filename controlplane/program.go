@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -26,7 +27,9 @@ import (
 // no hash of, the first time after it was created, which is how a
 // restarted daemon adopts the tables an earlier run wrote. A table
 // changed behind a warm Programmer's back is not noticed: it is replaced
-// only when the desired table changes, or by a new Programmer. The daemon
+// only when the desired table changes, or by a new Programmer. Backend
+// slots are trusted the same way: read once, then kept as written, and
+// read again after any failed write. The daemon
 // owns the maps while it runs (the CLI goes through its API, and the pin
 // directory's lock keeps other writers out), so nothing else writes them;
 // the CLI makes a new Programmer for every command.
@@ -39,6 +42,12 @@ type Programmer struct {
 	// that index's table.
 	rings map[uint32]ringMark
 	seed  maphash.Seed
+	// slots holds the backends map's used slots by VIP index and id, as
+	// read once and then kept up to date with every write this
+	// Programmer makes; nil means read them again. Reading the whole
+	// backends map for every Apply made programming N services cost N
+	// reads of every slot.
+	slots map[uint32]map[uint32]loader.Backend
 }
 
 // ringMark identifies the table a VIP index holds: the VIP it belongs to
@@ -119,6 +128,11 @@ func (p *Programmer) Apply(s Service) (Result, error) {
 		p.log.Info("VIP updated", "vip", s.VIP.String(), "forwarding", cfg.Forwarding.String(), "scheduler", sched.String())
 	}
 	res.VIP = entry
+	if res.VIPAdded {
+		// AddVIP frees whatever slots a crashed writer left for the
+		// index.
+		delete(p.slots, entry.Index)
+	}
 
 	current, extra, err := p.backendsOf(entry.Index)
 	if err != nil {
@@ -155,6 +169,7 @@ func (p *Programmer) Apply(s Service) (Result, error) {
 		}
 		id, err := p.dp.FreeBackendID()
 		if err != nil {
+			p.slots = nil
 			return res, fmt.Errorf("apply %v: allocate backend %v: %w", s.VIP, b.Addr, err)
 		}
 		lb.ID = id
@@ -216,8 +231,10 @@ func (p *Programmer) Apply(s Service) (Result, error) {
 	})
 	for _, b := range gone {
 		if err := p.dp.DeleteBackend(b.ID); err != nil {
+			p.slots = nil
 			return res, fmt.Errorf("apply %v: free backend %v (id %d): %w", s.VIP, b.Addr, b.ID, err)
 		}
+		delete(p.slots[b.VIPIndex], b.ID)
 		res.Removed = append(res.Removed, b.Addr)
 		p.log.Info("backend removed", "vip", s.VIP.String(), "backend", b.Addr.String(), "id", b.ID)
 	}
@@ -253,10 +270,39 @@ func (p *Programmer) forget(v loader.VIP) {
 	}
 }
 
+// SetBackend writes one backend slot outside Apply, for a change that
+// cannot wait for a new table: the daemon takes a failing backend out
+// this way. What the Programmer knows of the slot follows the write, so
+// the next Apply does not undo it or write it again.
+func (p *Programmer) SetBackend(b loader.Backend) error {
+	if err := p.dp.SetBackend(b); err != nil {
+		p.slots = nil
+		return err
+	}
+	p.noteBackend(b)
+	return nil
+}
+
+// noteBackend records that slot b.ID now holds b.
+func (p *Programmer) noteBackend(b loader.Backend) {
+	if p.slots == nil {
+		return
+	}
+	// An id moves between VIPs only through a free slot, so it is in no
+	// other group.
+	if p.slots[b.VIPIndex] == nil {
+		p.slots[b.VIPIndex] = map[uint32]loader.Backend{}
+	}
+	b.MAC = bytes.Clone(b.MAC) // the caller's Service may change it
+	p.slots[b.VIPIndex][b.ID] = b
+}
+
 func (p *Programmer) setBackend(b loader.Backend, vip loader.VIP, msg string) error {
 	if err := p.dp.SetBackend(b); err != nil {
+		p.slots = nil
 		return fmt.Errorf("apply %v: write backend %v (id %d): %w", vip, b.Addr, b.ID, err)
 	}
+	p.noteBackend(b)
 	p.log.Info(msg, "vip", vip.String(), "backend", b.Addr.String(), "id", b.ID,
 		"state", b.State.String(), "weight", b.Weight)
 	return nil
@@ -266,16 +312,28 @@ func (p *Programmer) setBackend(b loader.Backend, vip loader.VIP, msg string) er
 // and any further slot carrying an address already seen (left by an
 // interrupted writer), which Apply frees.
 func (p *Programmer) backendsOf(idx uint32) (map[netip.Addr]loader.Backend, []loader.Backend, error) {
-	all, err := p.dp.Backends()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read backends: %w", err)
+	if p.slots == nil {
+		all, err := p.dp.Backends()
+		if err != nil {
+			return nil, nil, fmt.Errorf("read backends: %w", err)
+		}
+		p.slots = map[uint32]map[uint32]loader.Backend{}
+		for _, b := range all {
+			if b.State == loader.StateUnused {
+				continue
+			}
+			if p.slots[b.VIPIndex] == nil {
+				p.slots[b.VIPIndex] = map[uint32]loader.Backend{}
+			}
+			p.slots[b.VIPIndex][b.ID] = b
+		}
 	}
+	// By id, as the map lists them: the lowest id of an address is the
+	// one kept.
+	group := slices.SortedFunc(maps.Values(p.slots[idx]), func(a, b loader.Backend) int { return cmp.Compare(a.ID, b.ID) })
 	byAddr := make(map[netip.Addr]loader.Backend)
 	var extra []loader.Backend
-	for _, b := range all {
-		if b.VIPIndex != idx || b.State == loader.StateUnused {
-			continue
-		}
+	for _, b := range group {
 		if _, dup := byAddr[b.Addr]; dup {
 			extra = append(extra, b)
 			continue
@@ -312,9 +370,16 @@ func activeCount(bs []Backend) int {
 // The error wraps loader.ErrVIPNotFound when there is no such VIP.
 func (p *Programmer) Delete(v loader.VIP) error {
 	p.forget(v)
-	if err := p.dp.DeleteVIP(v); err != nil {
+	entry, err := p.dp.LookupVIP(v)
+	if err != nil {
 		return fmt.Errorf("delete %v: %w", v, err)
 	}
+	if err := p.dp.DeleteVIP(v); err != nil {
+		p.slots = nil
+		return fmt.Errorf("delete %v: %w", v, err)
+	}
+	// DeleteVIP frees the VIP's slots.
+	delete(p.slots, entry.Index)
 	p.log.Info("VIP deleted", "vip", v.String())
 	return nil
 }

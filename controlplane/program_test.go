@@ -530,11 +530,19 @@ func TestApplyFreesDuplicateSlots(t *testing.T) {
 	dp, p := applied(t, s)
 	// A second slot for the same address, as an interrupted writer could
 	// leave it: not in the ring, freed by the next Apply.
+	// The writer that left it was another process, so the maps are
+	// read by a new Programmer; the warm one trusts what it wrote.
 	dup := dp.backends[1]
 	dup.ID = 7
 	dp.backends[7] = dup
 
 	if _, err := p.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if got := dp.takeWrites(); len(got) != 0 {
+		t.Errorf("warm Programmer wrote %q, want nothing", got)
+	}
+	if _, err := NewProgrammer(dp, nil).Apply(s); err != nil {
 		t.Fatal(err)
 	}
 	if want, got := []string{"DeleteBackend 7"}, dp.takeWrites(); !slices.Equal(want, got) {
@@ -592,5 +600,53 @@ func TestParseScheduler(t *testing.T) {
 	}
 	if _, err := ParseScheduler("rr"); err == nil || !strings.Contains(err.Error(), "maglev, source-hash or failover") {
 		t.Errorf("ParseScheduler(rr) error %v, want the choices listed", err)
+	}
+}
+
+// countingBackends is a memDataplane that counts reads of the whole
+// backends map.
+type countingBackends struct {
+	*memDataplane
+	reads int
+}
+
+func (c *countingBackends) Backends() ([]loader.Backend, error) {
+	c.reads++
+	return c.memDataplane.Backends()
+}
+
+// Programming many services reads the backends map once, not once per
+// service: at start-up with 1,000 services that read was most of the time.
+func TestApplyReadsBackendsOnce(t *testing.T) {
+	dp := &countingBackends{memDataplane: newMem(testRing)}
+	p := NewProgrammer(dp, nil)
+	var all []Service
+	for i := range 8 { // the fake's MaxVIPs
+		s := service(t, SchedulerMaglev, be(byte(2*i+1), 1), be(byte(2*i+2), 2))
+		s.VIP.Port = uint16(1000 + i)
+		all = append(all, s)
+		if _, err := p.Apply(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Change every service: one backend removed, one reweighted.
+	for _, s := range all {
+		s.Backends = []Backend{s.Backends[0]}
+		s.Backends[0].Weight = 5
+		if _, err := p.Apply(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dp.reads != 1 {
+		t.Errorf("backends map read %d times for 16 Applies, want 1", dp.reads)
+	}
+	for _, s := range all {
+		got, err := NewProgrammer(dp, nil).Service(s.VIP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Backends) != 1 || got.Backends[0].Weight != 5 {
+			t.Errorf("%v in the maps: %+v, want its one backend at weight 5", s.VIP, got.Backends)
+		}
 	}
 }

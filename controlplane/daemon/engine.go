@@ -491,7 +491,7 @@ func (e *engine) demote(k bkey, state loader.BackendState, reason string) bool {
 		return false
 	}
 	cur.State = state
-	if err := e.dp.SetBackend(cur); err != nil {
+	if err := e.prog.SetBackend(cur); err != nil {
 		e.log.Error("cannot take failing backend out", "vip", k.vip.String(), "backend", k.addr.String(), "err", err)
 		return false
 	}
