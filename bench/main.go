@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"os/signal"
 	"runtime"
 	"strings"
@@ -45,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	liveRounds := fs.Int("live-rounds", 5, "live measurements per figure")
 	liveBatch := fs.Uint("live-batch", 64, "live-frames batch size (1..256)")
 	verbose := fs.Bool("v", false, "log progress to stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the benchmark process to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +106,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for name := range want {
 		return fmt.Errorf("--sections: unknown section %q", name)
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	rep := Report{Schema: Schema, Machine: machine(), Config: cfg}
