@@ -82,9 +82,16 @@ func (d *Daemon) snapshot() view {
 // Status reports the services, their backends with health, weights and
 // states as the data plane holds them, flow-table use and BPF memory.
 func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
+	st, _, err := d.status(ctx)
+	return st, err
+}
+
+// status is Status, also returning the counters it read, so the metrics
+// need not read every map a second time.
+func (d *Daemon) status(ctx context.Context) (api.Status, loader.Stats, error) {
 	var v view
 	if err := d.do(ctx, func() { v = d.snapshot() }); err != nil {
-		return api.Status{}, err
+		return api.Status{}, loader.Stats{}, err
 	}
 	v.checks = map[string]health.Status{}
 	for _, st := range d.mon.Statuses() {
@@ -92,7 +99,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	}
 	inMaps, stats, err := d.readMaps()
 	if err != nil {
-		return api.Status{}, err
+		return api.Status{}, loader.Stats{}, err
 	}
 	st := api.Status{
 		Interface:    v.att.Interface,
@@ -186,18 +193,18 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 
 	var flows uint64
 	if err := d.dp.Flows(func(loader.Flow) bool { flows++; return true }); err != nil {
-		return api.Status{}, fmt.Errorf("count flows: %w", err)
+		return api.Status{}, loader.Stats{}, fmt.Errorf("count flows: %w", err)
 	}
 	st.FlowTable = api.FlowTable{Entries: flows, Capacity: uint64(d.dp.Options().MaxFlows)}
 	infos, err := d.mapInfos(v.mapsGen)
 	if err != nil {
-		return api.Status{}, fmt.Errorf("read map sizes: %w", err)
+		return api.Status{}, loader.Stats{}, fmt.Errorf("read map sizes: %w", err)
 	}
 	for _, mi := range infos {
 		st.BPFMemory.Maps = append(st.BPFMemory.Maps, api.MapMemory{Name: mi.Name, Type: mi.Type, MaxEntries: mi.MaxEntries, Bytes: mi.Memlock})
 		st.BPFMemory.TotalBytes += mi.Memlock
 	}
-	return st, nil
+	return st, stats, nil
 }
 
 // mapInfos returns the maps' sizes, read again only when the set of maps
@@ -245,11 +252,7 @@ func (d *Daemon) readMaps() (map[mapKey]loader.Backend, loader.Stats, error) {
 func (d *Daemon) metricsSnapshot() (metrics.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := d.Status(ctx)
-	if err != nil {
-		return metrics.Snapshot{}, err
-	}
-	_, stats, err := d.readMaps()
+	st, stats, err := d.status(ctx)
 	if err != nil {
 		return metrics.Snapshot{}, err
 	}
