@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/xdplb/xdplb/controlplane/lab"
+	"github.com/xdplb/xdplb/internal/testenv"
 )
 
 // TestLabLoadCheck proves the lab section fails on what a user would call
@@ -127,5 +132,57 @@ func TestParseProcTicks(t *testing.T) {
 				t.Errorf("parseProcTicks = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLabSection runs the lab section for one round and checks what a
+// reader relies on: the floor, direct/be1 and both VIPs, each answered, with
+// its ratio to the floor and the CPU use by who.
+func TestLabSection(t *testing.T) {
+	testenv.Privileged(t)
+	testenv.Command(t, "go")
+	rep, err := labSection{}.Run(context.Background(), Config{Rounds: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNames := []string{"direct/spread (floor)", "direct/be1", "dr/web-dr", "tun/web-tun"}
+	if len(rep.Results) != len(wantNames) {
+		t.Fatalf("got %d results, want %v", len(rep.Results), wantNames)
+	}
+	for i, res := range rep.Results {
+		if res.Name != wantNames[i] {
+			t.Errorf("result %d = %q, want %q", i, res.Name, wantNames[i])
+		}
+		if res.Value <= 0 || res.Metrics["requests"] <= 0 {
+			t.Errorf("%s: %v rps over %v requests, want both above 0", res.Name, res.Value, res.Metrics["requests"])
+		}
+		if res.RatioToFloor == nil || *res.RatioToFloor <= 0 {
+			t.Errorf("%s: ratio to the floor %v, want one above 0", res.Name, res.RatioToFloor)
+		}
+		for _, k := range []string{"busy_cpus", "client_cpus", "backend_cpus", "director_cpus", "softirq_cpus", "p50_ms", "p99_ms"} {
+			if _, ok := res.Metrics[k]; !ok {
+				t.Errorf("%s: no metric %s", res.Name, k)
+			}
+		}
+		_, hasMet := res.Metrics["met"]
+		if want := i >= 2; hasMet != want {
+			t.Errorf("%s: met reported %v, want %v", res.Name, hasMet, want)
+		}
+		answered := 0
+		for _, c := range res.Checked {
+			if strings.HasPrefix(c, "answers_") {
+				answered++
+			}
+		}
+		want := len(lab.DefaultTopology().Backends)
+		if i == 1 {
+			want = 1 // direct/be1
+		}
+		if answered != want {
+			t.Errorf("%s: answers from %d backends (%v), want %d", res.Name, answered, res.Checked, want)
+		}
+	}
+	if got := *rep.Results[0].RatioToFloor; got != 1 {
+		t.Errorf("floor's ratio to itself = %v, want 1", got)
 	}
 }
