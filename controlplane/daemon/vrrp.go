@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/xdplb/xdplb/controlplane/api"
@@ -37,6 +38,9 @@ type vrrpRunner struct {
 	notify map[string]map[vrrp.State][]string
 	inNS   func(func() error) error
 	wg     sync.WaitGroup
+	// notifyTimeout bounds each notify command (notifyTimeout, the
+	// constant, unless a test sets it).
+	notifyTimeout time.Duration
 }
 
 // startVRRP starts the instances of cfg, if it has any; nil otherwise.
@@ -199,11 +203,21 @@ func (v *vrrpRunner) changed(c vrrp.Change) {
 		return
 	}
 	v.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+		timeout := v.notifyTimeout
+		if timeout == 0 {
+			timeout = notifyTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		var cmd *exec.Cmd
 		err := v.inNS(func() error {
 			cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
+			// A process group of its own, killed whole at the
+			// timeout: what a notify script started in the
+			// background must not outlive it.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			cmd.WaitDelay = time.Second
 			return cmd.Start()
 		})
 		if err == nil {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/xdplb/xdplb/controlplane/api"
 	"github.com/xdplb/xdplb/internal/netns"
+	"github.com/xdplb/xdplb/vrrp"
 )
 
 // TestDaemonRunsVRRP: the configuration's VRRP instance runs in the
@@ -159,5 +161,47 @@ vrrp:
 	}
 	if hasVIP() {
 		t.Error("VIP still on the interface after the daemon stopped")
+	}
+}
+
+// TestNotifyTimeoutKillsWhatTheCommandStarted: a notify command that
+// outlives its timeout is killed with everything it started, so a script
+// that left a process in the background leaves nothing behind.
+func TestNotifyTimeoutKillsWhatTheCommandStarted(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := dir + "/child"
+	done := dir + "/done"
+	script := fmt.Sprintf("sleep 60 & echo $! > %s; sleep 60; touch %s", pidFile, done)
+	v := &vrrpRunner{
+		log:           slog.New(slog.DiscardHandler),
+		notify:        map[string]map[vrrp.State][]string{"vi": {vrrp.Master: {"/bin/sh", "-c", script}}},
+		inNS:          func(fn func() error) error { return fn() },
+		notifyTimeout: 300 * time.Millisecond,
+	}
+	start := time.Now()
+	v.changed(vrrp.Change{Instance: "vi", StateChange: vrrp.StateChange{To: vrrp.Master}})
+	v.wg.Wait()
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("notify returned after %v, want about the 300ms timeout", took)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the script did not start its child: %v", err)
+	}
+	pid := strings.TrimSpace(string(b))
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		// Gone, or a zombie waiting for whoever adopted it.
+		st, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the notify script's background child %s still runs after the timeout: %s", pid, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(done); err == nil {
+		t.Error("the script ran to its end; it should have been killed at the timeout")
 	}
 }
