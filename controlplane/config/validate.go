@@ -236,7 +236,9 @@ func (k *checker) healthCheck(s Service, sp string) {
 			k.command(hp+".command", h.Command, true)
 		}
 	}
-	if h.Type != CheckNone {
+	// Without a type (an error of its own, or a misspelt key) no
+	// defaults were applied: timeouts would only add a follow-on error.
+	if h.Type != CheckNone && h.Type != "" {
 		k.timeoutBelowInterval(hp, h.Timeout, h.Interval, DefaultCheckInterval, "a check must time out before the next one is due")
 	}
 }
