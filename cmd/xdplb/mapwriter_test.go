@@ -64,6 +64,8 @@ func TestMapCommandsGoThroughDaemon(t *testing.T) {
 			`AddVIP {"vip":"198.18.1.100:80/tcp","forwarding":"dr","scheduler":"maglev"}`},
 		{"vip add source-hash", []string{"vip", "add", "198.18.1.101/udp", "--forwarding", "tun", "--scheduler", "source-hash", "--persistence-granularity", "255.255.255.0"},
 			`AddVIP {"vip":"198.18.1.101/udp","forwarding":"tun","scheduler":"source-hash","persistence_prefix":24}`},
+		{"vip add with a health check, braces added", []string{"vip", "add", vip, "--forwarding", "dr", "--health-check", "type: http, path: /healthz, interval: 1s"},
+			`AddVIP {"vip":"198.18.1.100:80/tcp","forwarding":"dr","scheduler":"maglev","health_check":"{type: http, path: /healthz, interval: 1s}"}`},
 		{"vip del", []string{"vip", "del", vip},
 			`DeleteVIP {"vip":"198.18.1.100:80/tcp"}`},
 		{"backend add resolving the MAC", []string{"backend", "add", vip, "198.18.0.21"},
@@ -104,6 +106,15 @@ func TestMapCommandsGoThroughDaemon(t *testing.T) {
 	_, _, err := run(t, allCaps, "vip", "add", vip, "--forwarding", "dr", "--socket", sock)
 	if !errors.Is(err, api.ErrExists) || !strings.Contains(err.Error(), "exists already (service web)") || exitCode(err) != 1 {
 		t.Errorf("refused change: %v (exit %d), want the daemon's error and exit 1", err, exitCode(err))
+	}
+
+	// A bad health check is refused before the daemon is asked, saying
+	// what is wrong where.
+	d = &changeRecorder{}
+	sock = serveFake(t, d)
+	_, _, err = run(t, allCaps, "vip", "add", vip, "--forwarding", "dr", "--health-check", "type: tcp, timeout: 3s, interval: 1s", "--socket", sock)
+	if len(d.got) != 0 || err == nil || !strings.Contains(err.Error(), "health check:1:22: health_check.timeout: 3s is not shorter than interval (1s)") || exitCode(err) != 2 {
+		t.Errorf("bad --health-check: daemon asked %q, error %v (exit %d); want a usage error naming the field", d.got, err, exitCode(err))
 	}
 
 	// A daemon that runs another interface than --iface is not asked.

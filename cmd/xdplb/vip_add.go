@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/controlplane"
 	"github.com/xdplb/xdplb/controlplane/api"
+	"github.com/xdplb/xdplb/controlplane/config"
 	"github.com/xdplb/xdplb/loader"
 )
 
@@ -15,6 +17,7 @@ type vipAddOptions struct {
 	forwarding  string
 	scheduler   string
 	granularity string
+	healthCheck string
 	socket      string
 }
 
@@ -44,10 +47,17 @@ meanwhile its packets are dropped and counted as drop_no_backend.
 Established flows keep their backend whatever the scheduler, through the
 flow table.
 
+--health-check checks the VIP's backends as a health_check section of the
+configuration file does, with the same keys and defaults, written as YAML:
+'type: tcp', 'type: http, path: /healthz, interval: 1s, fall: 2' (braces
+optional on one line). Checks run in the daemon, so the flag needs 'xdplb
+run'; a failing backend leaves the Maglev table until it passes again.
+
 ` + viaDaemonHelp,
 		Example: `  xdplb vip add 198.18.1.100:80/tcp --forwarding dr
   xdplb vip add 198.18.1.100:443/tcp --forwarding tun --scheduler source-hash --persistence-granularity 24
-  xdplb vip add 198.18.1.101/udp --forwarding tun --scheduler failover`,
+  xdplb vip add 198.18.1.101/udp --forwarding tun --scheduler failover
+  xdplb vip add 198.18.1.102:80/tcp --forwarding dr --health-check 'type: http, path: /healthz, interval: 1s'`,
 		Args: exactArgs("VIP"),
 		RunE: func(c *cobra.Command, args []string) error {
 			return a.runVIPAdd(c, args[0], o)
@@ -58,8 +68,19 @@ flow table.
 	f.Var(newTextFlag(&o.scheduler, "maglev", "NAME"), "scheduler", "maglev, source-hash or failover")
 	f.Var(newTextFlag(&o.granularity, "32", "BITS"), "persistence-granularity",
 		"with source-hash: client prefix that shares a backend, as a length (24) or netmask (255.255.255.0)")
+	f.StringVar(&o.healthCheck, "health-check", "", "check the backends (needs the daemon), as YAML: 'type: http, path: /healthz'")
 	socketFlag(c, &o.socket)
 	return c
+}
+
+// checkText returns the --health-check value as YAML: one line without
+// braces gets them, so 'type: tcp, interval: 1s' is a mapping.
+func checkText(s string) string {
+	s = strings.TrimSpace(s)
+	if s != "" && !strings.HasPrefix(s, "{") && !strings.Contains(s, "\n") {
+		return "{" + s + "}"
+	}
+	return s
 }
 
 func (a *app) runVIPAdd(c *cobra.Command, arg string, o vipAddOptions) error {
@@ -82,13 +103,20 @@ func (a *app) runVIPAdd(c *cobra.Command, arg string, o vipAddOptions) error {
 	if c.Flags().Changed("persistence-granularity") && sched != controlplane.SchedulerSourceHash {
 		return usageErrorf("--persistence-granularity applies only to --scheduler source-hash")
 	}
+	check := checkText(o.healthCheck)
+	if c.Flags().Changed("health-check") {
+		if _, err := config.ParseHealthCheck("health check", []byte(check), vip.Port); err != nil {
+			// Positions are in the text as read, braces included.
+			return usageErrorf("--health-check %q:\n%v", check, err)
+		}
+	}
 
 	cl, s, err := a.mapWriter(c, o.socket)
 	if err != nil {
 		return err
 	}
 	if cl != nil {
-		spec := api.VIPSpec{VIP: vip.String(), Forwarding: fwd.String(), Scheduler: sched.String()}
+		spec := api.VIPSpec{VIP: vip.String(), Forwarding: fwd.String(), Scheduler: sched.String(), HealthCheck: check}
 		if sched == controlplane.SchedulerSourceHash {
 			spec.PersistencePrefix = prefix
 		}
@@ -96,6 +124,9 @@ func (a *app) runVIPAdd(c *cobra.Command, arg string, o vipAddOptions) error {
 		return daemonDone(c, res, err)
 	}
 	defer s.Close()
+	if check != "" {
+		return usageErrorf("--health-check needs the daemon, which runs the checks, and none answers on %s: start 'xdplb run', or add the VIP without checks", o.socket)
+	}
 	if cur, err := s.prog.Service(vip); err == nil {
 		return fmt.Errorf("VIP %v exists already on %s (%s, %s, %d backends): delete it first with 'xdplb vip del %v': %w",
 			vip, s.iface, cur.Config.Forwarding, cur.Scheduler, len(cur.Backends), vip, loader.ErrVIPExists)

@@ -211,6 +211,10 @@ type VIPSpec struct {
 	// PersistencePrefix is the client prefix length for source-hash
 	// (default 32).
 	PersistencePrefix uint8 `json:"persistence_prefix,omitempty"`
+	// HealthCheck checks the VIP's backends: YAML with the keys and
+	// defaults of a configuration file's health_check section, such as
+	// "{type: http, path: /healthz, interval: 1s}". Empty: not checked.
+	HealthCheck string `json:"health_check,omitempty"`
 }
 
 // BackendSpec is a backend to add to a VIP at runtime.

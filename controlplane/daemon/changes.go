@@ -11,6 +11,7 @@ import (
 
 	"github.com/xdplb/xdplb/controlplane"
 	"github.com/xdplb/xdplb/controlplane/api"
+	"github.com/xdplb/xdplb/controlplane/config"
 	"github.com/xdplb/xdplb/controlplane/neigh"
 	"github.com/xdplb/xdplb/loader"
 )
@@ -62,9 +63,10 @@ func (d *Daemon) setAdmin(ctx context.Context, r api.BackendRef, admin string) (
 	return res, err
 }
 
-// AddVIP adds a VIP at runtime: not health checked, named by its VIP. A
-// VIP of the configuration that was deleted at runtime is restored with
-// its configured definition.
+// AddVIP adds a VIP at runtime, named by its VIP and health checked as
+// spec.HealthCheck says (not at all without one). A VIP of the
+// configuration that was deleted at runtime is restored with its
+// configured definition.
 func (d *Daemon) AddVIP(ctx context.Context, spec api.VIPSpec) (api.Result, error) {
 	vip, err := loader.ParseVIP(spec.VIP)
 	if err != nil {
@@ -76,7 +78,8 @@ func (d *Daemon) AddVIP(ctx context.Context, spec api.VIPSpec) (api.Result, erro
 	if spec.Scheduler == controlplane.SchedulerSourceHash.String() && spec.PersistencePrefix == 0 {
 		spec.PersistencePrefix = 32
 	}
-	vs := vipSpec{Forwarding: strings.ToLower(spec.Forwarding), Scheduler: strings.ToLower(spec.Scheduler), PersistencePrefix: spec.PersistencePrefix}
+	vs := vipSpec{Forwarding: strings.ToLower(spec.Forwarding), Scheduler: strings.ToLower(spec.Scheduler), PersistencePrefix: spec.PersistencePrefix,
+		HealthCheck: strings.TrimSpace(spec.HealthCheck)}
 	probe, err := runtimeService(vip, vs)
 	if err != nil {
 		return api.Result{}, fmt.Errorf("%v: %w", err, api.ErrInvalid)
@@ -93,6 +96,10 @@ func (d *Daemon) AddVIP(ctx context.Context, spec api.VIPSpec) (api.Result, erro
 		rt := d.rt.clone()
 		vc := rt.vip(vip.String())
 		if vc.Deleted {
+			if vs.HealthCheck != "" {
+				err = fmt.Errorf("VIP %v is a service of the configuration, deleted at runtime: add it back without a health check, it gets the file's: %w", vip, api.ErrInvalid)
+				return
+			}
 			vc.Deleted = false
 			if err = d.commitRuntime(rt, vip); err == nil {
 				res.Message = fmt.Sprintf("VIP %v restored as configured (service %s)", vip, d.eng.services[vip].name)
@@ -109,8 +116,10 @@ func (d *Daemon) AddVIP(ctx context.Context, spec api.VIPSpec) (api.Result, erro
 		if err = d.commitRuntime(rt, vip); err != nil {
 			return
 		}
-		res.Message = fmt.Sprintf("VIP %v added (%s, %s; saved): it forwards nothing until it has backends, its packets are dropped (drop_no_backend)", vip, vs.Forwarding, vs.Scheduler)
-		d.log.Info("VIP added by an operator", "vip", vip.String(), "forwarding", vs.Forwarding, "scheduler", vs.Scheduler)
+		res.Message = fmt.Sprintf("VIP %v added (%s, %s, %s; saved): it forwards nothing until it has backends, its packets are dropped (drop_no_backend)",
+			vip, vs.Forwarding, vs.Scheduler, describeCheck(probe.check))
+		d.log.Info("VIP added by an operator", "vip", vip.String(), "forwarding", vs.Forwarding, "scheduler", vs.Scheduler,
+			"health_check", string(probe.check.Type))
 	}); derr != nil {
 		return api.Result{}, derr
 	}
@@ -451,4 +460,12 @@ func parseMAC(s string) (net.HardwareAddr, error) {
 		return nil, fmt.Errorf("MAC %q: want six bytes such as 02:00:5e:10:00:21: %w", s, api.ErrInvalid)
 	}
 	return mac, nil
+}
+
+// describeCheck says in a few words how a service's backends are checked.
+func describeCheck(h config.HealthCheck) string {
+	if h.Type == config.CheckNone || h.Type == "" {
+		return "not health checked"
+	}
+	return fmt.Sprintf("%s check of port %d every %v, rise %d, fall %d", h.Type, h.Port, h.Interval, h.Rise, h.Fall)
 }

@@ -86,6 +86,9 @@ func healthSpecs(svcs []*service, chk map[string]health.Checker, inNS func(func(
 	targets := map[string]target{}
 	for _, s := range svcs {
 		c := chk[s.name]
+		if c == nil {
+			c = s.checker
+		}
 		if !s.checked() || c == nil {
 			continue
 		}

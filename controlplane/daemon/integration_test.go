@@ -407,3 +407,77 @@ func xdpProgID(t *testing.T, ns *netns.NS, link string) uint32 {
 	}
 	return 0
 }
+
+// TestDaemonRuntimeVIPHealthChecked: a VIP added through the API with a
+// health check has its backends checked like a configured service's, and
+// keeps the check across a restart of the daemon (the runtime state).
+func TestDaemonRuntimeVIPHealthChecked(t *testing.T) {
+	b := loadBalancer(t)
+	env := netns.New(t)
+	ns := env.NS("hc")
+	servers := map[string]*flipServer{}
+	for _, a := range []string{"198.18.0.41", "198.18.0.42"} {
+		ns.AddAddr("lo", netip.MustParsePrefix(a+"/32"))
+		s := &flipServer{}
+		s.status.Store(200)
+		servers[a] = s
+		serveIn(t, ns, a+":8080", s)
+	}
+	dirs := newDirs(t)
+	dirs.write(t, dirs.director("")+"services: []\n")
+	opts := withFakes(Options{ConfigPath: dirs.config, Open: fakeOpen(b), InNS: ns.Do})
+	r := start(t, opts, dirs.socket)
+	ctx := context.Background()
+
+	vip := loader.VIP{Addr: netip.MustParseAddr("198.18.1.140"), Port: 80, Proto: loader.TCP}
+	bad := api.VIPSpec{VIP: vip.String(), Forwarding: "dr", HealthCheck: "{type: http, interval: 5ms}"}
+	if _, err := r.client.AddVIP(ctx, bad); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "health_check.interval") {
+		t.Fatalf("add with an invalid check: %v, want invalid naming health_check.interval", err)
+	}
+	spec := api.VIPSpec{VIP: vip.String(), Forwarding: "dr",
+		HealthCheck: "{type: http, port: 8080, path: /healthz, interval: 50ms, timeout: 40ms, rise: 2, fall: 2}"}
+	res, err := r.client.AddVIP(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Message, "http check of port 8080 every 50ms") {
+		t.Errorf("add message %q does not say how the backends are checked", res.Message)
+	}
+	for _, a := range []string{"198.18.0.41", "198.18.0.42"} {
+		if _, err := r.client.AddBackend(ctx, api.BackendSpec{Service: vip.String(), Backend: a, MAC: "02:00:5e:00:00:01"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "both backends active", func() bool {
+		return mapState(t, b, vip, "198.18.0.41") == loader.StateActive && mapState(t, b, vip, "198.18.0.42") == loader.StateActive
+	})
+	servers["198.18.0.42"].status.Store(503)
+	waitFor(t, 5*time.Second, ".42 down", func() bool { return mapState(t, b, vip, "198.18.0.42") == loader.StateDown })
+	st, err := r.client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if be := backendOf(t, st, vip.String(), "198.18.0.42"); be.Health != "down" || !strings.Contains(be.LastCheckError, "503") {
+		t.Errorf("status of the failing backend: %+v", be)
+	}
+
+	// The check is part of the saved runtime state: a restarted daemon
+	// runs it again.
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	servers["198.18.0.42"].status.Store(200)
+	r2 := start(t, opts, dirs.socket)
+	servers["198.18.0.41"].status.Store(503)
+	waitFor(t, 5*time.Second, ".41 down after the restart", func() bool { return mapState(t, b, vip, "198.18.0.41") == loader.StateDown })
+	waitFor(t, 5*time.Second, ".42 back after the restart", func() bool { return mapState(t, b, vip, "198.18.0.42") == loader.StateActive })
+	st, err = r2.client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Services {
+		if s.VIP == vip.String() && s.HealthCheck != "http" {
+			t.Errorf("status after the restart: health check %q, want http", s.HealthCheck)
+		}
+	}
+}

@@ -51,6 +51,9 @@ type vipSpec struct {
 	Forwarding        string `json:"forwarding"`
 	Scheduler         string `json:"scheduler"`
 	PersistencePrefix uint8  `json:"persistence_prefix,omitempty"`
+	// HealthCheck is the check as given (YAML, as a health_check
+	// section); empty: not checked.
+	HealthCheck string `json:"health_check,omitempty"`
 }
 
 // backendChange is what was changed on one backend of a VIP.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/xdplb/xdplb/controlplane"
 	"github.com/xdplb/xdplb/controlplane/config"
+	"github.com/xdplb/xdplb/controlplane/health"
 	"github.com/xdplb/xdplb/loader"
 )
 
@@ -27,9 +28,11 @@ type service struct {
 	fwd    loader.Forwarding
 	sched  controlplane.Scheduler
 	prefix uint8 // source-hash only
-	// check is how its backends are checked; type none for a service
-	// added at runtime.
+	// check is how its backends are checked. checker runs it for a
+	// service added at runtime; those of the configuration's services
+	// are built with the configuration (Daemon.checkers).
 	check    config.HealthCheck
+	checker  health.Checker
 	backends []backend // by address
 }
 
@@ -207,7 +210,8 @@ func buildServices(cfg *config.Config, rt *runtimeState) (map[loader.VIP]*servic
 }
 
 // runtimeService is a service added through the API: named by its VIP,
-// not health checked.
+// health checked as spec.HealthCheck (YAML, as a health_check section)
+// says, not at all without one.
 func runtimeService(vip loader.VIP, spec vipSpec) (*service, error) {
 	fwd, err := loader.ParseForwarding(spec.Forwarding)
 	if err != nil {
@@ -227,6 +231,14 @@ func runtimeService(vip loader.VIP, spec vipSpec) (*service, error) {
 	}
 	if sched == controlplane.SchedulerSourceHash {
 		s.prefix = spec.PersistencePrefix
+	}
+	if spec.HealthCheck != "" {
+		if s.check, err = config.ParseHealthCheck("health check of "+vip.String(), []byte(spec.HealthCheck), vip.Port); err != nil {
+			return nil, err
+		}
+		if s.checker, err = checkerFor(s.check); err != nil {
+			return nil, fmt.Errorf("health check of %v: %w", vip, err)
+		}
 	}
 	return s, nil
 }
