@@ -53,6 +53,12 @@ var reasonNames = [...]string{
 	ReasonPassOtherHost:   "pass_other_host",
 }
 
+// DecapOnly reports whether only the decap program counts r: the
+// balancer's counter of it stays 0.
+func (r Reason) DecapOnly() bool {
+	return r == ReasonDecapOK || r == ReasonPassNotIPIP || r == ReasonPassNotLocal
+}
+
 // String returns the stable snake_case name, such as "pass_not_vip", or
 // "reason_N" for a value this build does not know.
 func (r Reason) String() string {

@@ -191,6 +191,15 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("stats: interface %q, %d reasons, %d events; want %s, %d, %d",
 			st.Interface, len(st.Reasons), len(st.Events), dl, loader.NumReasons, loader.NumEvents)
 	}
+	// The table leaves out what only the decap program counts; --json
+	// has every reason.
+	table := x.ok("stats")
+	for r := range loader.NumReasons {
+		name := loader.Reason(r).String()
+		if shown := strings.Contains(table, name+" "); shown == loader.Reason(r).DecapOnly() {
+			t.Errorf("stats table shows %s: %v; want it %s", name, shown, map[bool]string{true: "left out", false: "shown"}[loader.Reason(r).DecapOnly()])
+		}
+	}
 	txDR := st.Reasons["tx_dr"]
 	if txDR < conns || st.Events["flow_new"] != conns {
 		t.Errorf("stats: tx_dr %d, flow_new %d; want at least %d SYNs forwarded, %d new flows", txDR, st.Events["flow_new"], conns, conns)

@@ -211,6 +211,9 @@ func printStats(out io.Writer, j statsJSON) error {
 	}
 	fmt.Fprintf(w, "REASON\tPACKETS\t\n")
 	for r := range loader.NumReasons {
+		if loader.Reason(r).DecapOnly() {
+			continue // the balancer never counts them (--json has every reason)
+		}
 		name := loader.Reason(r).String()
 		row(name, j.Reasons[name], j.ReasonRates[name])
 	}
