@@ -120,8 +120,11 @@
 // file now defines takes the file's definition, and changes to VIPs and
 // backends the file no longer has are dropped (and logged). A VIP of the
 // file deleted at runtime stays deleted until `xdplb vip add` or a file
-// without it. A state file that cannot be read stops the daemon rather
-// than silently undo an operator's drains.
+// without it. A VIP added at runtime is health checked when it is added
+// with a check (`xdplb vip add ... --health-check 'type: tcp'`, validated
+// as a file's health_check section by config.ParseHealthCheck and saved
+// with it), and not at all otherwise. A state file that cannot be read
+// stops the daemon rather than silently undo an operator's drains.
 //
 // # Metrics and logs
 //
