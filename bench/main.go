@@ -8,9 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 )
