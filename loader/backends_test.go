@@ -271,3 +271,14 @@ func BenchmarkFreeBackendID(b *testing.B) {
 	}
 	b.ReportMetric(float64(spent.Nanoseconds())/float64(b.N*n), "ns/alloc")
 }
+
+// putAll writes vals to keys 0..len(vals)-1 of the array m in one batch:
+// the benchmark's reset of the backends map.
+func putAll[V any](m *ebpf.Map, vals []V) error {
+	keys := make([]uint32, len(vals))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	_, err := m.BatchUpdate(keys, vals, nil)
+	return err
+}

@@ -2,7 +2,6 @@ package loader
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/cilium/ebpf"
 )
@@ -47,31 +46,6 @@ func iterateMap[K, V any](m *ebpf.Map, fn func(K, V) bool) error {
 		}
 	}
 	return it.Err()
-}
-
-// putAll writes vals to keys 0..len(vals)-1 of the array m, in one batch
-// when supported.
-func putAll[V any](m *ebpf.Map, vals []V) error {
-	keys := make([]uint32, len(vals))
-	for i := range keys {
-		keys[i] = uint32(i)
-	}
-	n, err := m.BatchUpdate(keys, vals, nil)
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		for i := range vals {
-			if err := m.Put(keys[i], vals[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if n != len(vals) {
-		return fmt.Errorf("batch update wrote %d of %d entries", n, len(vals))
-	}
-	return nil
 }
 
 // sumPerCPU returns the sum over CPUs of the per-CPU value at key.
