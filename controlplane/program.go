@@ -319,13 +319,9 @@ func (p *Programmer) backendsOf(idx uint32) (map[netip.Addr]loader.Backend, []lo
 		}
 		p.slots = map[uint32]map[uint32]loader.Backend{}
 		for _, b := range all {
-			if b.State == loader.StateUnused {
-				continue
+			if b.State != loader.StateUnused {
+				p.noteBackend(b)
 			}
-			if p.slots[b.VIPIndex] == nil {
-				p.slots[b.VIPIndex] = map[uint32]loader.Backend{}
-			}
-			p.slots[b.VIPIndex][b.ID] = b
 		}
 	}
 	// By id, as the map lists them: the lowest id of an address is the
