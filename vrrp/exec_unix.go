@@ -12,11 +12,12 @@ import (
 	"time"
 )
 
-// runCommand runs argv without a shell, in its own process group, and kills
-// the whole group when timeout passes or ctx ends. It returns an error for
-// a non-zero exit, a timeout or a command that cannot start, with the
-// start of its output.
-func runCommand(ctx context.Context, argv []string, timeout time.Duration) error {
+// RunScript runs a track or notify script: argv without a shell, in its
+// own process group, killing the whole group when timeout passes or ctx
+// ends, so nothing the script started in the background outlives it. It
+// returns an error for a non-zero exit, a timeout or a command that cannot
+// start, with the start of its output.
+func RunScript(ctx context.Context, argv []string, timeout time.Duration) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("run: empty command")
 	}

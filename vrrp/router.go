@@ -193,7 +193,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		clock:           cfg.Clock,
 		notifyTimeout:   cfg.NotifyTimeout,
 		announceTimeout: cfg.AnnounceTimeout,
-		hook:            runCommand,
+		hook:            RunScript,
 		demux:           map[demuxKey]*instance{},
 		limiter:         limiter{every: cfg.DropLogInterval, last: map[string]time.Time{}, suppressed: map[string]int{}},
 		recv:            make(chan received),

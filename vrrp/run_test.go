@@ -320,7 +320,7 @@ func TestRunCommandTimeoutKillsGroup(t *testing.T) {
 	begin := time.Now()
 	// The shell's child keeps the output pipe open: only killing the whole
 	// process group ends it quickly.
-	err := runCommand(context.Background(), []string{"sh", "-c", "sleep 30 & sleep 30"}, 100*time.Millisecond)
+	err := RunScript(context.Background(), []string{"sh", "-c", "sleep 30 & sleep 30"}, 100*time.Millisecond)
 	took := time.Since(begin)
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("want a timeout error, got %v", err)
@@ -328,13 +328,13 @@ func TestRunCommandTimeoutKillsGroup(t *testing.T) {
 	if took > 5*time.Second {
 		t.Fatalf("timeout took %v", took)
 	}
-	if err := runCommand(context.Background(), []string{"sh", "-c", "echo broken >&2; exit 3"}, time.Second); err == nil || !strings.Contains(err.Error(), "broken") {
+	if err := RunScript(context.Background(), []string{"sh", "-c", "echo broken >&2; exit 3"}, time.Second); err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("want the exit error with its output, got %v", err)
 	}
-	if err := runCommand(context.Background(), []string{"/nonexistent/notify"}, time.Second); err == nil {
+	if err := RunScript(context.Background(), []string{"/nonexistent/notify"}, time.Second); err == nil {
 		t.Fatal("want an error for a missing command")
 	}
-	if err := runCommand(context.Background(), []string{"true"}, time.Second); err != nil {
+	if err := RunScript(context.Background(), []string{"true"}, time.Second); err != nil {
 		t.Fatalf("true: %v", err)
 	}
 }

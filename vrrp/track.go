@@ -132,7 +132,7 @@ func (s *ScriptTracker) Track(ctx context.Context, report func(up bool)) {
 		report(false)
 	}
 	for {
-		err := runCommand(ctx, s.Command, timeout)
+		err := RunScript(ctx, s.Command, timeout)
 		if ctx.Err() != nil {
 			return
 		}

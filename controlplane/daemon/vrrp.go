@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/xdplb/xdplb/controlplane/api"
@@ -207,22 +205,9 @@ func (v *vrrpRunner) changed(c vrrp.Change) {
 		if timeout == 0 {
 			timeout = notifyTimeout
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		var cmd *exec.Cmd
-		err := v.inNS(func() error {
-			cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
-			// A process group of its own, killed whole at the
-			// timeout: what a notify script started in the
-			// background must not outlive it.
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-			cmd.WaitDelay = time.Second
-			return cmd.Start()
-		})
-		if err == nil {
-			err = cmd.Wait()
-		}
+		// In the interface's namespace, where the script's own
+		// commands (ip, arping) must act.
+		err := v.inNS(func() error { return vrrp.RunScript(context.Background(), argv, timeout) })
 		if err != nil {
 			v.log.Warn("VRRP notify command failed", "instance", c.Instance, "state", c.To.String(),
 				"command", strings.Join(argv, " "), "err", err)
