@@ -349,7 +349,7 @@ func (d *Daemon) SetBackend(ctx context.Context, c api.BackendChange) (api.Resul
 func (d *Daemon) commitRuntime(rt *runtimeState, vip loader.VIP) error {
 	rt.compact()
 	pruned, _ := pruneRuntime(d.cfg, rt)
-	svcs, err := buildServices(d.cfg, pruned)
+	svcs, err := buildServices(d.cfg, d.checkers, pruned)
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, api.ErrInvalid)
 	}
@@ -360,7 +360,7 @@ func (d *Daemon) commitRuntime(rt *runtimeState, vip loader.VIP) error {
 		return err
 	}
 	d.rt = pruned
-	specs, targets := healthSpecs(sortedOf(svcs), d.checkers, d.opts.InNS, nil)
+	specs, targets := healthSpecs(sortedOf(svcs), d.opts.InNS, nil)
 	if err := d.mon.Apply(specs); err != nil {
 		d.log.Error("cannot update health checks", "err", err)
 	}

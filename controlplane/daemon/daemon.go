@@ -315,7 +315,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	svcs, err := buildServices(cfg, pruned)
+	svcs, err := buildServices(cfg, chk, pruned)
 	if err != nil {
 		return err
 	}
@@ -340,7 +340,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		Observe:      d.observe,
 	})
 	defer d.mon.Stop()
-	specs, targets := healthSpecs(eng.sortedServices(), chk, d.opts.InNS, init)
+	specs, targets := healthSpecs(eng.sortedServices(), d.opts.InNS, init)
 	d.targets.Store(&targets)
 	if err := d.mon.Apply(specs); err != nil {
 		return fmt.Errorf("start health checks: %w", err)

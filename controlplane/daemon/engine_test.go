@@ -100,7 +100,7 @@ func newTestEngine(t *testing.T, dp Dataplane, yaml string, logs *logBuffer) *en
 func setConfig(t *testing.T, e *engine, cfg *config.Config, rt *runtimeState) {
 	t.Helper()
 	rt, _ = pruneRuntime(cfg, rt)
-	svcs, err := buildServices(cfg, rt)
+	svcs, err := buildServices(cfg, nil, rt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestEngineAdopt(t *testing.T) {
 		t.Errorf("hop of .21 from the maps = %+v", h)
 	}
 	cfg := mustParse(t, engineYAML)
-	svcs, err := buildServices(cfg, newRuntimeState())
+	svcs, err := buildServices(cfg, nil, newRuntimeState())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestEngineNextHop(t *testing.T) {
 	var logs logBuffer
 	e := newEngine(dp, "eth0", logs.logger())
 	cfg := mustParse(t, engineYAML)
-	svcs, _ := buildServices(cfg, newRuntimeState())
+	svcs, _ := buildServices(cfg, nil, newRuntimeState())
 	e.setServices(svcs)
 	for _, a := range e.addrs() {
 		if a.String() != "198.18.0.23" {

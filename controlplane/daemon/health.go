@@ -81,14 +81,11 @@ type target struct {
 // healthSpecs returns the monitor's targets for the checked backends of
 // the services, with initial states from init (a backend missing from it
 // starts as the health package's default), and the targets by ID.
-func healthSpecs(svcs []*service, chk map[string]health.Checker, inNS func(func() error) error, init map[bkey]health.Initial) ([]health.Spec, map[string]target) {
+func healthSpecs(svcs []*service, inNS func(func() error) error, init map[bkey]health.Initial) ([]health.Spec, map[string]target) {
 	var specs []health.Spec
 	targets := map[string]target{}
 	for _, s := range svcs {
-		c := chk[s.name]
-		if c == nil {
-			c = s.checker
-		}
+		c := s.checker
 		if !s.checked() || c == nil {
 			continue
 		}

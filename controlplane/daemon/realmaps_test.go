@@ -155,7 +155,7 @@ func TestEngineRealMapsReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, _ := buildServices(mustParse(t, engineYAML), newRuntimeState())
+	svcs, _ := buildServices(mustParse(t, engineYAML), nil, newRuntimeState())
 	e.setServices(svcs)
 	e.initialStates(inMaps)
 	var wrote []string

@@ -187,7 +187,7 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config, chk map[st
 		return "", err
 	}
 	rt, dropped := pruneRuntime(cfg, d.rt)
-	svcs, err := buildServices(cfg, rt)
+	svcs, err := buildServices(cfg, chk, rt)
 	if err != nil {
 		return "", err
 	}
@@ -208,7 +208,7 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config, chk map[st
 		return "", err
 	}
 	ordered := sortedOf(svcs)
-	specs, targets := healthSpecs(ordered, chk, d.opts.InNS, nil)
+	specs, targets := healthSpecs(ordered, d.opts.InNS, nil)
 	if !rt.equal(d.rt) {
 		if err := d.store.save(rt); err != nil {
 			return fail(err)

@@ -108,7 +108,7 @@ func TestBuildServicesWithChanges(t *testing.T) {
 	if len(dropped) != 0 {
 		t.Errorf("dropped %q", dropped)
 	}
-	svcs, err := buildServices(cfg, rt)
+	svcs, err := buildServices(cfg, nil, rt)
 	if err != nil {
 		t.Fatal(err)
 	}

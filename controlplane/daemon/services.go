@@ -28,9 +28,8 @@ type service struct {
 	fwd    loader.Forwarding
 	sched  controlplane.Scheduler
 	prefix uint8 // source-hash only
-	// check is how its backends are checked. checker runs it for a
-	// service added at runtime; those of the configuration's services
-	// are built with the configuration (Daemon.checkers).
+	// check is how its backends are checked, and checker runs it (nil
+	// for type none).
 	check    config.HealthCheck
 	checker  health.Checker
 	backends []backend // by address
@@ -155,10 +154,10 @@ func pruneRuntime(cfg *config.Config, rt *runtimeState) (*runtimeState, []string
 	return out, dropped
 }
 
-// buildServices returns the services to forward: those of cfg with the
-// changes of rt applied, and those rt adds. rt must have been pruned
-// against cfg.
-func buildServices(cfg *config.Config, rt *runtimeState) (map[loader.VIP]*service, error) {
+// buildServices returns the services to forward: those of cfg, with their
+// checkers from chk (by name, as checkers builds them), with the changes
+// of rt applied, and those rt adds. rt must have been pruned against cfg.
+func buildServices(cfg *config.Config, chk map[string]health.Checker, rt *runtimeState) (map[loader.VIP]*service, error) {
 	out := make(map[loader.VIP]*service, len(cfg.Services)+len(rt.VIPs))
 	for _, cs := range cfg.Services {
 		vip := vipOf(cs)
@@ -167,12 +166,13 @@ func buildServices(cfg *config.Config, rt *runtimeState) (map[loader.VIP]*servic
 			continue
 		}
 		s := &service{
-			name:   cs.Name,
-			vip:    vip,
-			origin: originConfig,
-			fwd:    forwardingOf(cs.Forwarding),
-			sched:  schedulerOf(cs.Scheduler),
-			check:  cs.HealthCheck,
+			name:    cs.Name,
+			vip:     vip,
+			origin:  originConfig,
+			fwd:     forwardingOf(cs.Forwarding),
+			sched:   schedulerOf(cs.Scheduler),
+			check:   cs.HealthCheck,
+			checker: chk[cs.Name],
 		}
 		if s.sched == controlplane.SchedulerSourceHash {
 			s.prefix = cs.PersistenceGranularity
