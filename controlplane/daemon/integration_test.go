@@ -49,6 +49,21 @@ func serveIn(t *testing.T, ns *netns.NS, addr string, h http.Handler) {
 	t.Cleanup(func() { srv.Close() })
 }
 
+// healthyServers gives ns each address on lo and a flipServer answering
+// 200 on port 8080 there, and returns the servers by address.
+func healthyServers(t *testing.T, ns *netns.NS, addrs ...string) map[string]*flipServer {
+	t.Helper()
+	servers := map[string]*flipServer{}
+	for _, a := range addrs {
+		ns.AddAddr("lo", netip.MustParsePrefix(a+"/32"))
+		s := &flipServer{}
+		s.status.Store(200)
+		servers[a] = s
+		serveIn(t, ns, a+":8080", s)
+	}
+	return servers
+}
+
 // waitFor polls cond every 5ms until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
@@ -89,14 +104,7 @@ func TestDaemonHealthDrivesMaps(t *testing.T) {
 	b := loadBalancer(t)
 	env := netns.New(t)
 	ns := env.NS("hc")
-	servers := map[string]*flipServer{}
-	for _, a := range []string{"198.18.0.21", "198.18.0.22", "198.18.0.31", "198.18.0.32"} {
-		ns.AddAddr("lo", netip.MustParsePrefix(a+"/32"))
-		s := &flipServer{}
-		s.status.Store(200)
-		servers[a] = s
-		serveIn(t, ns, a+":8080", s)
-	}
+	servers := healthyServers(t, ns, "198.18.0.21", "198.18.0.22", "198.18.0.31", "198.18.0.32")
 	dirs := newDirs(t)
 	check := `    health_check:
       type: http
@@ -415,14 +423,7 @@ func TestDaemonRuntimeVIPHealthChecked(t *testing.T) {
 	b := loadBalancer(t)
 	env := netns.New(t)
 	ns := env.NS("hc")
-	servers := map[string]*flipServer{}
-	for _, a := range []string{"198.18.0.41", "198.18.0.42"} {
-		ns.AddAddr("lo", netip.MustParsePrefix(a+"/32"))
-		s := &flipServer{}
-		s.status.Store(200)
-		servers[a] = s
-		serveIn(t, ns, a+":8080", s)
-	}
+	servers := healthyServers(t, ns, "198.18.0.41", "198.18.0.42")
 	dirs := newDirs(t)
 	dirs.write(t, dirs.director("")+"services: []\n")
 	opts := withFakes(Options{ConfigPath: dirs.config, Open: fakeOpen(b), InNS: ns.Do})

@@ -28,14 +28,7 @@ func TestDaemonRunsVRRP(t *testing.T) {
 	dns, pns := env.NS("d"), env.NS("p")
 	dl, _ := env.Veth(dns, "d0", pns, "p0")
 	dns.AddAddr(dl, netip.MustParsePrefix("198.18.0.10/24"))
-	servers := map[string]*flipServer{}
-	for _, a := range []string{"198.18.0.21", "198.18.0.22"} {
-		dns.AddAddr("lo", netip.MustParsePrefix(a+"/32"))
-		s := &flipServer{}
-		s.status.Store(200)
-		servers[a] = s
-		serveIn(t, dns, a+":8080", s)
-	}
+	servers := healthyServers(t, dns, "198.18.0.21", "198.18.0.22")
 	dirs := newDirs(t)
 	dirs.write(t, fmt.Sprintf(`director:
   interface: %[1]s
