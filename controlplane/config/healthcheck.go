@@ -51,7 +51,8 @@ func ParseHealthCheck(name string, data []byte, servicePort uint16) (HealthCheck
 	// nodes keep their lines, which are the lines of data, and the key
 	// takes the mapping's, so that a problem with the check as a whole
 	// (a missing field) points at its start.
-	key, val := frameEntry(frameValue(doc.Content[0], "services").Content[0], "health_check")
+	_, services := frameEntry(doc.Content[0], "services")
+	key, val := frameEntry(services.Content[0], "health_check")
 	*val = *check.Content[0]
 	key.Line, key.Column = val.Line, val.Column
 
@@ -88,7 +89,3 @@ func frameEntry(m *yaml.Node, key string) (k, v *yaml.Node) {
 	panic(fmt.Sprintf("config: the health check frame has no %q", key))
 }
 
-func frameValue(m *yaml.Node, key string) *yaml.Node {
-	_, v := frameEntry(m, key)
-	return v
-}
