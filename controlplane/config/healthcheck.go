@@ -88,4 +88,3 @@ func frameEntry(m *yaml.Node, key string) (k, v *yaml.Node) {
 	}
 	panic(fmt.Sprintf("config: the health check frame has no %q", key))
 }
-
