@@ -9,7 +9,7 @@ BPF_CFLAGS ?= -O2 -g -Wall -Werror -I$(ARCH_INCLUDE)
 GO ?= go
 BIN := bin/xdplb
 
-.PHONY: all deps generate check-generated build test bench lint fmt clean demo
+.PHONY: all deps generate check-generated build test root-test bench lint fmt clean demo root-demo
 
 all: build
 
@@ -31,8 +31,19 @@ check-generated: generate
 build:
 	$(GO) build -o $(BIN) ./cmd/xdplb
 
-## test: every test, privileged ones included when run as root
-test: build
+# as_root runs make target $(1) as root: directly when make is root, else
+# through sudo with this PATH kept (sudo's own PATH often lacks go).
+as_root = if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory $(1); \
+	elif command -v sudo >/dev/null 2>&1; then \
+		echo "make: $(1) needs root (BPF, network namespaces): running it with sudo"; \
+		sudo env "PATH=$$PATH" $(MAKE) --no-print-directory $(1); \
+	else echo "make: $(1) needs root (BPF, network namespaces): run it as root"; exit 1; fi
+
+## test: every test, privileged ones included (as root, through sudo if needed)
+test:
+	@$(call as_root,root-test)
+
+root-test: build
 	./.ci/deps.sh --warn-only
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
@@ -50,8 +61,11 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## demo: the lab of network namespaces, end to end
-demo: build
+## demo: the lab of network namespaces, end to end (as root, through sudo if needed)
+demo:
+	@$(call as_root,root-demo)
+
+root-demo: build
 	./$(BIN) lab demo
 
 clean:
