@@ -549,7 +549,24 @@ type progRunAttr struct {
 }
 
 // progTestRun runs prog once per attr.Repeat on data with BPF_PROG_TEST_RUN.
+//
+// Signals are blocked on the calling thread for the duration: the kernel
+// ends a test run early with EINTR when one is pending, after an unknown
+// number of runs that the counters of the program under test keep, and
+// Go's runtime signals its threads often (goroutine preemption). Blocked,
+// they are delivered when the call returns.
 func progTestRun(prog *ebpf.Program, attr *progRunAttr, data, ctx, out []byte) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
+		return fmt.Errorf("block signals: %w", err)
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+
 	var pin runtime.Pinner
 	defer pin.Unpin()
 	ptr := func(b []byte) uint64 {
