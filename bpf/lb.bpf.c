@@ -49,10 +49,12 @@ int xdplb_balancer(struct xdp_md *ctx)
 	struct lb_flow_key key __attribute__((aligned(8)));
 	struct lb_vip_meta *vip = NULL;
 	struct lb_backend *be = NULL;
-	struct lb_flow *flow;
+	struct lb_flow flow = {};
+	struct flow_ref ref;
 	struct lb_config *cfg;
 	struct parse_pkt pkt;
-	__u32 zero = 0, id = 0, nvips;
+	__u32 zero = 0, id = 0, nvips, h;
+	int known;
 	__u64 bytes;
 	int reason;
 
@@ -75,10 +77,11 @@ int xdplb_balancer(struct xdp_md *ctx)
 	 * skips the VIP lookup; everything else, a connection-opening SYN
 	 * included, is decided as for a packet without that shortcut
 	 * (lb4.h). */
+	h = lb4_flow_hash(&pkt);
 	lb4_flow_key(&pkt, &key);
-	flow = bpf_map_lookup_elem(&flows, &key);
-	if (flow && !lb4_opens(&pkt))
-		id = lb4_established(&pkt, flow, nvips, &vip, &be);
+	known = flow_find(&key, h, &flow, &ref);
+	if (known && !lb4_opens(&pkt))
+		id = lb4_established(&pkt, &flow, nvips, &vip, &be);
 	if (!id) {
 		vip = lb4_vip_lookup(&pkt);
 		if (!vip)
@@ -91,10 +94,12 @@ int xdplb_balancer(struct xdp_md *ctx)
 	 * traffic keeps its usual reason. Nothing was written yet. */
 	if (!lb4_for_us(&pkt, cfg))
 		return stats_verdict(LB_REASON_PASS_OTHER_HOST);
-	if (id)
+	if (id) {
+		flow_touch(&ref);
 		stats_event(LB_EVENT_FLOW_HIT);
-	else
-		id = lb4_select(&pkt, vip, &key, flow, &be);
+	} else {
+		id = lb4_select(&pkt, vip, &key, known ? &flow : NULL, &ref, &be);
+	}
 	if (!id || !be)
 		return stats_verdict(LB_REASON_DROP_NO_BACKEND);
 

@@ -34,6 +34,7 @@
 #include "lb_types.h"
 #include "lb_maps.h"
 #include "hash.h"
+#include "flow.h"
 #include "parse.h"
 #include "stats.h"
 
@@ -114,6 +115,14 @@ static __always_inline void lb4_flow_key(const struct parse_pkt *p,
 	key->pad[0] = 0;
 	key->pad[1] = 0;
 	key->pad[2] = 0;
+}
+
+/* lb4_flow_hash returns the flow-table hash (flow.h) of the parsed packet
+ * p's 5-tuple. */
+static __always_inline __u32 lb4_flow_hash(const struct parse_pkt *p)
+{
+	return flow_hash4(p->iph->saddr, p->iph->daddr, p->sport, p->dport,
+			  p->proto);
 }
 
 /* lb4_vip_key_of fills key with the VIP key (daddr, port, proto) of the
@@ -219,9 +228,9 @@ static __always_inline __u32 lb4_established(const struct parse_pkt *p,
 
 /* lb4_ring_pick hashes the packet p as vip asks (5-tuple, or the client
  * address masked to persist_prefix with LB_VIP_F_PERSIST) and reads the
- * backend id at slot hash % ring_size of the VIP's ring. Returns the id and
- * sets *be when that backend exists and is active; returns 0 when the VIP
- * has no ring, the slot is empty, or the backend is not active. */
+ * backend id at slot hash % ring_size of the VIP's ring. Returns the id and sets *be
+ * when that backend exists and is active; returns 0 when the VIP has no
+ * ring, the slot is empty, or the backend is not active. */
 static __always_inline __u32 lb4_ring_pick(const struct parse_pkt *p,
 					   const struct lb_vip_meta *vip,
 					   struct lb_backend **be)
@@ -258,30 +267,33 @@ static __always_inline __u32 lb4_ring_pick(const struct parse_pkt *p,
 	return id;
 }
 
-/* lb4_select picks the backend for packet p of vip, whose flow key is key
- * and whose flow-table entry is flow (NULL when the flow is unknown), and
- * keeps the flow table up to date, counting one flow event when a backend
+/* lb4_select picks the backend for packet p of vip, whose flow key is key,
+ * and keeps the flow table up to date. flow is the flow's
+ * entry (NULL when the flow is unknown) and ref its way, or the bucket a
+ * new entry goes to (flow_find). It counts one flow event when a backend
  * is found:
  *   known flow, usable backend     -> that backend, FLOW_HIT;
  *   known flow, unusable backend   -> ring pick, entry overwritten,
  *                                     FLOW_REHASH;
  *   known flow, TCP SYN (lb4_opens) -> ring pick, entry overwritten,
  *                                     FLOW_SYN_REUSE;
- *   unknown flow                   -> ring pick, entry created (FLOW_NEW),
- *                                     except for a TCP RST (FLOW_RST_SKIPPED).
- * A failed table write counts FLOW_INSERT_FAILED instead of FLOW_NEW or
- * FLOW_REHASH or FLOW_SYN_REUSE; the packet is still forwarded. Entries
- * record vip->index.
+ *   unknown flow                   -> ring pick, entry created (FLOW_NEW,
+ *                                     plus FLOW_EVICTED when it replaces
+ *                                     a live flow), except for a TCP RST
+ *                                     (FLOW_RST_SKIPPED).
+ * Without a bucket (never, with the loader's sizes) it counts
+ * FLOW_INSERT_FAILED instead of FLOW_NEW; the packet is still forwarded.
+ * Entries record vip->index.
  * Returns the backend id and sets *be, or 0 when the ring gives no active
  * backend (the caller drops with LB_REASON_DROP_NO_BACKEND). */
 static __always_inline __u32 lb4_select(const struct parse_pkt *p,
 					const struct lb_vip_meta *vip,
 					const struct lb_flow_key *key,
-					struct lb_flow *flow,
+					const struct lb_flow *flow,
+					struct flow_ref *ref,
 					struct lb_backend **be)
 {
-	struct lb_flow val = {};
-	__u32 event, id;
+	__u32 event, id, now;
 
 	if (flow && lb4_opens(p)) {
 		event = LB_EVENT_FLOW_SYN_REUSE;
@@ -293,12 +305,12 @@ static __always_inline __u32 lb4_select(const struct parse_pkt *p,
 		if (b && lb4_usable(b, vip->index)) {
 			/* The entry names another VIP index (its VIP was
 			 * deleted and added again): record the current one,
-			 * so the next packet takes lb4_established. A plain
-			 * store into the value; should the LRU have recycled
-			 * the entry meanwhile, the index is a hint that is
-			 * checked before every use. */
+			 * so the next packet takes lb4_established. */
 			if (flow->vip_index != vip->index)
-				flow->vip_index = vip->index;
+				flow_store(ref, key, id, vip->index,
+					   (__u32)bpf_jiffies64());
+			else
+				flow_touch(ref);
 			stats_event(LB_EVENT_FLOW_HIT);
 			*be = b;
 			return id;
@@ -316,12 +328,17 @@ static __always_inline __u32 lb4_select(const struct parse_pkt *p,
 		stats_event(LB_EVENT_FLOW_RST_SKIPPED);
 		return id;
 	}
-	val.backend_id = id;
-	val.vip_index = vip->index;
-	if (bpf_map_update_elem(&flows, key, &val, BPF_ANY))
+	if (!ref->b) {
 		stats_event(LB_EVENT_FLOW_INSERT_FAILED);
-	else
-		stats_event(event);
+		return id;
+	}
+	now = (__u32)bpf_jiffies64();
+	/* A known flow is rewritten in its own way; a new one takes the
+	 * bucket's empty or least recently used way. */
+	if (!flow && flow_victim(ref, now))
+		stats_event(LB_EVENT_FLOW_EVICTED);
+	flow_store(ref, key, id, vip->index, now);
+	stats_event(event);
 	return id;
 }
 

@@ -33,6 +33,8 @@
 /* Load-time constants, set through the collection spec (loader.Options). */
 volatile const __u32 ring_size = LB_DEFAULT_RING_SIZE; /* prime, > 0 */
 volatile const __u32 hash_seed = 0x5eed1b0b;
+/* Buckets of the flows map: max flows / LB_FLOW_WAYS. */
+volatile const __u32 flow_buckets = LB_DEFAULT_MAX_FLOWS / LB_FLOW_WAYS;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -66,18 +68,15 @@ struct {
 	__array(values, struct lb_ring);
 } rings SEC(".maps");
 
-/* Per-CPU LRU lists (BPF_F_NO_COMMON_LRU): the hash table is shared, so
- * every CPU finds every flow, but each CPU evicts from and refills its own
- * list without the global LRU lock, which makes inserting into a full
- * table markedly cheaper. The kernel rounds max_entries up to a multiple
- * of the possible CPUs (each list gets an equal share); the loader rounds
- * the same way so that pinned maps compare equal. */
+/* The flow table (flow.h): flow_buckets buckets of LB_FLOW_WAYS flows.
+ * Memory-mappable, so the control plane lists and deletes flows without a
+ * syscall per bucket. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, LB_DEFAULT_MAX_FLOWS);
-	__type(key, struct lb_flow_key);
-	__type(value, struct lb_flow);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, LB_DEFAULT_MAX_FLOWS / LB_FLOW_WAYS);
+	__type(key, __u32);
+	__type(value, struct lb_flow_bucket);
 } flows SEC(".maps");
 
 /* VIP key and meta by VIP index, for established flows (see above). */

@@ -61,9 +61,11 @@ enum lb_event {
 	LB_EVENT_FLOW_REHASH = 2,      /* flow pinned to a down or foreign backend,
 					* re-hashed through the ring */
 	LB_EVENT_FLOW_RST_SKIPPED = 3, /* RST without an entry: none created */
-	LB_EVENT_FLOW_INSERT_FAILED = 4,
+	LB_EVENT_FLOW_INSERT_FAILED = 4, /* no bucket to record the flow in */
 	LB_EVENT_FLOW_SYN_REUSE = 5,   /* a SYN opened a new connection on a known
 					* 5-tuple: backend re-chosen by the ring */
+	LB_EVENT_FLOW_EVICTED = 6,     /* a new flow took the way of the least
+					* recently used flow of its bucket */
 	LB_EVENT_MAX,
 };
 
@@ -111,7 +113,7 @@ struct lb_backend {
 	__u32 weight;           /* Maglev weight; read by the control plane only */
 };
 
-/* Key of the flows LRU map: the packet's 5-tuple as it arrived. */
+/* A flow's 5-tuple as the packet arrived. */
 struct lb_flow_key {
 	__u8 src[LB_ADDR_LEN];
 	__u8 dst[LB_ADDR_LEN];
@@ -121,7 +123,7 @@ struct lb_flow_key {
 	__u8 pad[3];
 };
 
-/* Value of the flows LRU map. vip_index is the VIP the backend was chosen
+/* Where a flow is pinned. vip_index is the VIP the backend was chosen
  * for. It lets an established flow skip the VIP lookup, but it is only a
  * hint: the program uses it after checking that vip_info[vip_index] still
  * describes a VIP the packet is addressed to and that the backend still
@@ -129,6 +131,29 @@ struct lb_flow_key {
 struct lb_flow {
 	__u32 backend_id;
 	__u32 vip_index;
+};
+
+/* Ways per bucket of the flow table (flow.h). */
+#define LB_FLOW_WAYS 4
+
+/* One way of a flow bucket. */
+struct lb_flow_entry {
+	struct lb_flow_key key;
+	struct lb_flow val;
+};
+
+/* Value of the flows array: one bucket of the flow table (flow.h), 256
+ * bytes. The header's per-way words come first, in the bucket's first
+ * cache line, so that a miss reads one line: tag is the flow hash with
+ * its low bit set (0: empty way), used the low 32 bits of the jiffies of
+ * the way's last packet, check the word that tells a whole way from one
+ * torn by two CPUs writing it at once. */
+struct lb_flow_bucket {
+	__u32 tag[LB_FLOW_WAYS];
+	__u32 used[LB_FLOW_WAYS];
+	__u32 check[LB_FLOW_WAYS];
+	__u32 pad[LB_FLOW_WAYS];
+	struct lb_flow_entry way[LB_FLOW_WAYS];
 };
 
 /* Value of the vip_info array, indexed by VIP index: the VIP's key and

@@ -20,8 +20,9 @@ const metaPin = "meta"
 // makes old pins unusable although their sizes still match. 2: flows hold
 // their VIP's index and use per-CPU LRU lists; vip_info and vip_filter.
 // 3: the rings' inner maps are memory-mappable (an old rings map refuses
-// them).
-const metaLayout = 3
+// them). 4: flows is a memory-mappable array of buckets (bpf/flow.h), not
+// an LRU hash.
+const metaLayout = 4
 
 const metaMagic = 0x78646c62 // "xdlb"
 
@@ -218,14 +219,8 @@ func attachFresh(dir string, ifi ifaceInfo, mode Mode, opts Options, log *slog.L
 // pinned link.
 func adopt(dir string, meta *ebpf.Map, pm pinMeta, ifi ifaceInfo, mode Mode, opts Options, log *slog.Logger) (*Balancer, error) {
 	pinnedOpts, pinnedMode := pm.options(), Mode(pm.Mode)
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		meta.Close()
-		return nil, fmt.Errorf("count possible CPUs: %w", err)
-	}
-	// MaxFlows values the kernel rounds to the same flow table are the
-	// same maps.
-	if pinnedOpts.effective(cpus) != opts.effective(cpus) {
+	// MaxFlows values that round to the same buckets are the same maps.
+	if pinnedOpts.effective() != opts.effective() {
 		meta.Close()
 		return nil, fmt.Errorf("%w: pinned maps under %s were created with %+v, not %+v: attach with the same options, or run `xdplb detach %s` first (VIPs, backends and flows are lost)",
 			ErrIncompatiblePins, dir, pinnedOpts, opts, ifi.Name)

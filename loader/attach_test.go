@@ -280,9 +280,7 @@ func TestAttachAdopts(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := Flow{Src: netip.MustParseAddrPort("198.18.0.9:5000"), Dst: netip.MustParseAddrPort("198.18.1.100:80"), Proto: TCP, BackendID: 3}
-	if err := b1.maps.Flows.Put(flowKey(f), lbLbFlow{BackendId: 3}); err != nil {
-		t.Fatal(err)
-	}
+	putFlow(t, b1, f, e.Index)
 	c := Config{TunSource: netip.MustParseAddr("198.18.0.77"), IfMAC: net.HardwareAddr{2, 0, 0, 0, 0, 9}, MTU: 1400, TunTTL: 10}
 	if err := b1.SetConfig(c); err != nil {
 		t.Fatal(err)
@@ -352,18 +350,13 @@ func TestAttachAdopts(t *testing.T) {
 	}
 }
 
-// TestAttachAdoptsRoundedFlows attaches with a flow count the kernel
-// rounds up to a multiple of the possible CPUs (per-CPU LRU lists): the
-// same options, and any that round to the same table, adopt the pins;
-// others are refused.
+// TestAttachAdoptsRoundedFlows attaches with a flow count that rounds up
+// to whole buckets: the same options, and any that round to the same
+// table, adopt the pins; others are refused.
 func TestAttachAdoptsRoundedFlows(t *testing.T) {
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
 	l := newLab(t)
 	opts := smallOptions()
-	opts.MaxFlows = uint32(64*cpus + 1)
+	opts.MaxFlows = 64*FlowWays + 1
 	b, _ := l.mustAttach(t, ModeAuto, opts)
 	var flows MapInfo
 	infos, err := b.MapInfos()
@@ -375,12 +368,12 @@ func TestAttachAdoptsRoundedFlows(t *testing.T) {
 			flows = mi
 		}
 	}
-	if want := uint32(65 * cpus); flows.MaxEntries != want {
-		t.Errorf("flows map holds %d entries, want %d (MaxFlows %d rounded up for %d CPUs)", flows.MaxEntries, want, opts.MaxFlows, cpus)
+	if want := uint32(65); flows.MaxEntries != want {
+		t.Errorf("flows map holds %d buckets, want %d (MaxFlows %d rounded up to buckets of %d)", flows.MaxEntries, want, opts.MaxFlows, FlowWays)
 	}
 	b.Close()
 
-	for _, n := range []uint32{opts.MaxFlows, uint32(65 * cpus)} {
+	for _, n := range []uint32{opts.MaxFlows, 65 * FlowWays} {
 		o := opts
 		o.MaxFlows = n
 		a, info, err := l.attach(ModeAuto, o)
@@ -390,7 +383,7 @@ func TestAttachAdoptsRoundedFlows(t *testing.T) {
 		a.Close()
 	}
 	o := opts
-	o.MaxFlows = uint32(65*cpus + 1)
+	o.MaxFlows = 65*FlowWays + 1
 	if _, _, err := l.attach(ModeAuto, o); !errors.Is(err, ErrIncompatiblePins) {
 		t.Errorf("Attach with MaxFlows %d over pins made with %d = %v, want ErrIncompatiblePins", o.MaxFlows, opts.MaxFlows, err)
 	}

@@ -44,10 +44,6 @@ func specFor(opts Options) (*ebpf.CollectionSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		return nil, fmt.Errorf("count possible CPUs: %w", err)
-	}
 	sizes := map[string]uint32{
 		lbMapVips:         opts.MaxVIPs,
 		lbMapRings:        opts.MaxVIPs,
@@ -55,9 +51,7 @@ func specFor(opts Options) (*ebpf.CollectionSpec, error) {
 		lbMapVipInfo:      opts.MaxVIPs,
 		lbMapBackends:     opts.MaxBackends,
 		lbMapBackendStats: opts.MaxBackends,
-		// The size the kernel gives the per-CPU LRU anyway: a spec
-		// asking for less would not match the pinned map on adopt.
-		lbMapFlows: opts.flowEntries(cpus),
+		lbMapFlows:        opts.flowBuckets(),
 	}
 	for name, n := range sizes {
 		ms, ok := spec.Maps[name]
@@ -74,7 +68,7 @@ func specFor(opts Options) (*ebpf.CollectionSpec, error) {
 		return nil, fmt.Errorf("balancer object: map %s has no inner map", lbMapRings)
 	}
 	rings.InnerMap.MaxEntries = opts.RingSize
-	consts := map[string]uint32{lbVarRingSize: opts.RingSize, lbVarHashSeed: opts.HashSeed}
+	consts := map[string]uint32{lbVarRingSize: opts.RingSize, lbVarHashSeed: opts.HashSeed, lbVarFlowBuckets: opts.flowBuckets()}
 	for name, v := range consts {
 		vs, ok := spec.Variables[name]
 		if !ok {

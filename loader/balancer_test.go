@@ -85,12 +85,8 @@ func TestLoadSizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The kernel gives each CPU's LRU list an equal share of the flows.
-	flows := uint32((129 + cpus - 1) / cpus * cpus)
+	// The flows map holds buckets of FlowWays flows.
+	flows := uint32((129 + FlowWays - 1) / FlowWays)
 	want := map[string]uint32{
 		"vips": 3, "rings": 3, "vip_stats": 3, "vip_info": 3, "backends": 17, "backend_stats": 17,
 		"flows": flows, "rings[0]": 31, "config": 1, "vip_filter": vipFilterSize,
@@ -388,9 +384,7 @@ func TestDeleteVIPCleanup(t *testing.T) {
 	}
 	flows := []Flow{flowTo(1000, "198.18.1.1:80", 1), flowTo(1001, "198.18.1.1:80", 2), flowTo(1002, "198.18.1.2:80", 3)}
 	for _, f := range flows {
-		if err := b.maps.Flows.Put(flowKey(f), lbLbFlow{BackendId: f.BackendID}); err != nil {
-			t.Fatal(err)
-		}
+		putFlow(t, b, f, 0)
 	}
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -462,9 +456,7 @@ func TestFlows(t *testing.T) {
 			BackendID: uint32(i%3 + 1),
 		}
 		want = append(want, f)
-		if err := b.maps.Flows.Put(flowKey(f), lbLbFlow{BackendId: f.BackendID}); err != nil {
-			t.Fatal(err)
-		}
+		putFlow(t, b, f, 0)
 	}
 	var got []Flow
 	if err := b.Flows(func(f Flow) bool { got = append(got, f); return true }); err != nil {

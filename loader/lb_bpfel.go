@@ -56,13 +56,27 @@ const (
 	lbLbEventLB_EVENT_FLOW_RST_SKIPPED   lbLbEvent = 3
 	lbLbEventLB_EVENT_FLOW_INSERT_FAILED lbLbEvent = 4
 	lbLbEventLB_EVENT_FLOW_SYN_REUSE     lbLbEvent = 5
-	lbLbEventLB_EVENT_MAX                lbLbEvent = 6
+	lbLbEventLB_EVENT_FLOW_EVICTED       lbLbEvent = 6
+	lbLbEventLB_EVENT_MAX                lbLbEvent = 7
 )
 
 type lbLbFlow struct {
 	_         structs.HostLayout
 	BackendId uint32
 	VipIndex  uint32
+}
+
+type lbLbFlowBucket struct {
+	_     structs.HostLayout
+	Tag   [4]uint32
+	Used  [4]uint32
+	Check [4]uint32
+	Pad   [4]uint32
+	Way   [4]struct {
+		_   structs.HostLayout
+		Key lbLbFlowKey
+		Val lbLbFlow
+	}
 }
 
 type lbLbFlowKey struct {
@@ -136,6 +150,7 @@ const (
 	lbMapVipStats       = "vip_stats"
 	lbMapVips           = "vips"
 	lbProgXdplbBalancer = "xdplb_balancer"
+	lbVarFlowBuckets    = "flow_buckets"
 	lbVarHashSeed       = "hash_seed"
 	lbVarRingSize       = "ring_size"
 	lbVarUnusedEvent    = "unused_event"
@@ -209,6 +224,7 @@ type lbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lbVariableSpecs struct {
+	FlowBuckets  *ebpf.VariableSpec `ebpf:"flow_buckets"`
 	HashSeed     *ebpf.VariableSpec `ebpf:"hash_seed"`
 	RingSize     *ebpf.VariableSpec `ebpf:"ring_size"`
 	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -269,6 +285,7 @@ func (m *lbMaps) Close() error {
 //
 // It can be passed to loadLbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lbVariables struct {
+	FlowBuckets  *ebpf.Variable `ebpf:"flow_buckets"`
 	HashSeed     *ebpf.Variable `ebpf:"hash_seed"`
 	RingSize     *ebpf.Variable `ebpf:"ring_size"`
 	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`

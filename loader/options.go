@@ -3,7 +3,6 @@ package loader
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 )
 
@@ -13,7 +12,7 @@ import (
 type Options struct {
 	MaxVIPs     uint32 // entries of vips, rings and vip_stats
 	MaxBackends uint32 // entries of backends and backend_stats (id 0 unused)
-	MaxFlows    uint32 // entries of the flows LRU, rounded up to a multiple of the possible CPUs
+	MaxFlows    uint32 // flows the flow table holds, rounded up to a multiple of FlowWays
 	RingSize    uint32 // Maglev table size per VIP; must be prime
 	HashSeed    uint32 // seed of the flow hash; directors of a pair must agree
 }
@@ -45,26 +44,25 @@ func DefaultOptions() Options {
 	}
 }
 
-// flowEntries returns the size the kernel gives a flows map created for
-// MaxFlows on a machine with cpus possible CPUs: its per-CPU LRU lists
-// need an equal share each, so max_entries is rounded up to a multiple of
-// cpus, or down when rounding up overflows (kernel/bpf/hashtab.c).
-func (o Options) flowEntries(cpus int) uint32 {
-	n, c := uint64(o.MaxFlows), uint64(cpus)
-	if c <= 1 {
-		return o.MaxFlows
-	}
-	up := (n + c - 1) / c * c
-	if up > math.MaxUint32 {
-		return uint32(n / c * c)
-	}
-	return uint32(up)
+// FlowWays is the number of flows a bucket of the flow table holds
+// (LB_FLOW_WAYS in bpf/lb_types.h).
+const FlowWays = 4
+
+// flowEntries returns the flows the table created for MaxFlows holds:
+// MaxFlows rounded up to whole buckets of FlowWays.
+func (o Options) flowEntries() uint32 {
+	return o.flowBuckets() * FlowWays
 }
 
-// effective returns o as the kernel applies it on a machine with cpus
-// possible CPUs: equal when the maps they create are the same.
-func (o Options) effective(cpus int) Options {
-	o.MaxFlows = o.flowEntries(cpus)
+// flowBuckets returns the buckets of the flows map.
+func (o Options) flowBuckets() uint32 {
+	return uint32((uint64(o.MaxFlows) + FlowWays - 1) / FlowWays)
+}
+
+// effective returns o as the loader applies it: equal when the maps they
+// create are the same.
+func (o Options) effective() Options {
+	o.MaxFlows = o.flowEntries()
 	return o
 }
 

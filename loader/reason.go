@@ -80,6 +80,7 @@ const (
 	EventFlowRSTSkipped   = Event(lbLbEventLB_EVENT_FLOW_RST_SKIPPED)
 	EventFlowInsertFailed = Event(lbLbEventLB_EVENT_FLOW_INSERT_FAILED)
 	EventFlowSYNReuse     = Event(lbLbEventLB_EVENT_FLOW_SYN_REUSE)
+	EventFlowEvicted      = Event(lbLbEventLB_EVENT_FLOW_EVICTED)
 
 	// NumEvents is the number of events, LB_EVENT_MAX.
 	NumEvents = int(lbLbEventLB_EVENT_MAX)
@@ -92,6 +93,7 @@ var eventNames = [...]string{
 	EventFlowRSTSkipped:   "flow_rst_skipped",
 	EventFlowInsertFailed: "flow_insert_failed",
 	EventFlowSYNReuse:     "flow_syn_reuse",
+	EventFlowEvicted:      "flow_evicted",
 }
 
 // String returns the stable snake_case name, such as "flow_hit", or

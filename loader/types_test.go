@@ -2,7 +2,6 @@ package loader
 
 import (
 	"errors"
-	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -155,23 +154,21 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestFlowEntries(t *testing.T) {
 	tests := []struct {
-		flows uint32
-		cpus  int
-		want  uint32
+		flows, want uint32
 	}{
-		{65536, 1, 65536},
-		{65536, 2, 65536},
-		{129, 2, 130},
-		{1, 2, 2},
-		{1, 64, 64},
-		{100, 3, 102},
-		{MaxMaxFlows, 3, MaxMaxFlows + 2},
-		{math.MaxUint32, 2, math.MaxUint32 - 1}, // rounding up overflows: down, as the kernel does
+		{65536, 65536},
+		{129, 132},
+		{1, 4},
+		{4, 4},
+		{MaxMaxFlows, MaxMaxFlows},
 	}
 	for _, tt := range tests {
 		o := Options{MaxFlows: tt.flows}
-		if got := o.flowEntries(tt.cpus); got != tt.want {
-			t.Errorf("MaxFlows %d on %d CPUs: %d entries, want %d", tt.flows, tt.cpus, got, tt.want)
+		if got := o.flowEntries(); got != tt.want {
+			t.Errorf("MaxFlows %d: %d entries, want %d", tt.flows, got, tt.want)
+		}
+		if got := o.flowBuckets(); got*FlowWays != tt.want {
+			t.Errorf("MaxFlows %d: %d buckets of %d, want %d entries", tt.flows, got, FlowWays, tt.want)
 		}
 	}
 }

@@ -244,7 +244,7 @@ func (f *fakeDP) Stats() (loader.Stats, error) {
 func (f *fakeDP) Flows(func(loader.Flow) bool) error { return nil }
 
 func (f *fakeDP) MapInfos() ([]loader.MapInfo, error) {
-	return []loader.MapInfo{{Name: "flows", Type: "LRUHash", MaxEntries: f.opts.MaxFlows, Memlock: 1 << 20}}, nil
+	return []loader.MapInfo{{Name: "flows", Type: "Array", MaxEntries: f.opts.MaxFlows / loader.FlowWays, Memlock: 1 << 20}}, nil
 }
 
 // backendByAddr returns the slot of addr in VIP v.
