@@ -392,7 +392,7 @@ func open(iface, pinRoot string) (_ *Balancer, err error) {
 		return nil, fmt.Errorf("%w: nothing pinned under %s: run `xdplb attach %s` first", ErrNotAttached, dir, iface)
 	}
 	opts := pm.options()
-	b := &Balancer{opts: opts, mode: Mode(pm.Mode), meta: meta}
+	b := &Balancer{opts: opts.effective(), mode: Mode(pm.Mode), meta: meta}
 	defer func() {
 		if err != nil {
 			b.Close()

@@ -121,7 +121,7 @@ func loadBalancer(opts Options, replace map[string]*ebpf.Map) (*Balancer, error)
 		all[name] = coll.DetachMap(name)
 	}
 	coll.Close()
-	b := &Balancer{opts: opts, prog: prog, all: all, inner: spec.Maps[lbMapRings].InnerMap.Copy()}
+	b := &Balancer{opts: opts.effective(), prog: prog, all: all, inner: spec.Maps[lbMapRings].InnerMap.Copy()}
 	if err := assignMaps(&b.maps, all); err != nil {
 		b.Close()
 		return nil, err

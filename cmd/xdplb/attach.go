@@ -61,7 +61,7 @@ unless --tun-source says otherwise.`,
 	f.Uint32Var(&o.ringSize, "ring-size", def.RingSize, "Maglev table slots per VIP (a prime)")
 	f.Uint32Var(&o.maxVIPs, "max-vips", def.MaxVIPs, "VIPs the maps hold")
 	f.Uint32Var(&o.maxBackends, "max-backends", def.MaxBackends, "backend slots, shared by all VIPs")
-	f.Uint32Var(&o.maxFlows, "max-flows", def.MaxFlows, "flow-table entries (least recently used evicted)")
+	f.Uint32Var(&o.maxFlows, "max-flows", def.MaxFlows, "flow-table entries, rounded up to buckets of 4 (when full, a new flow replaces the least recently used of the 8 it may take)")
 	f.Var(newTextFlag(&o.tunSource, "", "ADDR"), "tun-source", "outer source address of TUN packets (default: the interface's primary IPv4 address)")
 	return c
 }

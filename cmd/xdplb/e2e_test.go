@@ -237,6 +237,9 @@ func TestEndToEnd(t *testing.T) {
 	used := map[string]uint64{}
 	for _, m := range maps.Maps {
 		used[m.Name] = m.Entries
+		if m.Name == "flows" && m.MaxEntries != 1024 {
+			t.Errorf("maps list: flows holds %d, want the 1024 flows of --max-flows", m.MaxEntries)
+		}
 	}
 	for name, want := range map[string]uint64{"vips": 1, "backends": 2, "flows": conns, "rings[0]": 1021} {
 		if got, ok := used[name]; !ok || got != want {

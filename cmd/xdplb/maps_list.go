@@ -21,7 +21,8 @@ func newMapsListCmd(a *app) *cobra.Command {
 		Long: `List every map of the balancer: kernel type, key and value sizes, maximum
 and used entries, and the kernel memory it locks. rings[N] is the Maglev
 table of the VIP with index N ('xdplb vip list' shows the indexes); its
-used entries are the slots that name a backend.`,
+used entries are the slots that name a backend. The flows map is an array
+of buckets of 4 flows: its max and used entries count flows.`,
 		Example: `  xdplb maps list
   xdplb maps list --json | jq .memlock_bytes`,
 		Args: exactArgs(),
@@ -56,6 +57,9 @@ func (a *app) runMapsList(c *cobra.Command, o mapsListOptions) error {
 		j := mapJSON{Name: m.Name, Type: m.Type, KeySize: m.KeySize, ValueSize: m.ValueSize,
 			MaxEntries: m.MaxEntries, MemlockBytes: m.Memlock}
 		j.Entries = sn.entriesOf(m, flows)
+		if m.Name == "flows" {
+			j.MaxEntries *= loader.FlowWays
+		}
 		out.Maps = append(out.Maps, j)
 		out.MemlockBytes += m.Memlock
 	}
