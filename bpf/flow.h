@@ -84,14 +84,27 @@ static __always_inline __u32 flow_check(__u32 tag, __u32 backend_id,
 	return c ^ (c >> 15);
 }
 
-/* flow_key_eq compares two 8-byte aligned flow keys as five words. */
-static __always_inline int flow_key_eq(const struct lb_flow_key *a,
-				       const struct lb_flow_key *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+/* A flow key held as the five 64-bit words struct lb_flow_key is in
+ * memory (little-endian: the program is built for bpfel only), so that it
+ * can live in registers: compared against a way and stored into one
+ * without being laid out on the stack first. */
+struct flow_kw {
+	__u64 w[5];
+};
 
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) |
-		(x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "struct flow_kw assumes a little-endian target"
+#endif
+
+/* flow_key_eq reports whether the way key a (8-byte aligned in the map
+ * value) holds the flow key k. */
+static __always_inline int flow_key_eq(const struct lb_flow_key *a,
+				       const struct flow_kw *k)
+{
+	const __u64 *x = (const __u64 *)a;
+
+	return ((x[0] ^ k->w[0]) | (x[1] ^ k->w[1]) | (x[2] ^ k->w[2]) |
+		(x[3] ^ k->w[3]) | (x[4] ^ k->w[4])) == 0;
 }
 
 /* flow_bucket returns bucket index of the flows map, or NULL should the
@@ -121,7 +134,7 @@ static __always_inline __u32 flow_index2(__u32 h)
 /* flow_scan looks key, of tag, up in bucket b. On a hit it copies the
  * way's value to *val, sets *way and returns 1. */
 static __always_inline int flow_scan(struct lb_flow_bucket *b, __u32 tag,
-				     const struct lb_flow_key *key,
+				     const struct flow_kw *key,
 				     struct lb_flow *val, __u32 *way)
 {
 #pragma unroll
@@ -146,7 +159,7 @@ static __always_inline int flow_scan(struct lb_flow_bucket *b, __u32 tag,
 /* flow_find looks key, whose flow hash is h, up in its two buckets. On a
  * hit it copies the way's value to *val, points ref at the way and returns
  * 1; otherwise it leaves in ref what flow_victim needs and returns 0. */
-static __always_inline int flow_find(const struct lb_flow_key *key, __u32 h,
+static __always_inline int flow_find(const struct flow_kw *key, __u32 h,
 				     struct lb_flow *val, struct flow_ref *ref)
 {
 	struct lb_flow_bucket *b = flow_bucket(flow_index1(h));
@@ -247,22 +260,21 @@ static __always_inline int flow_victim(struct flow_ref *ref, __u32 now)
 
 /* flow_store writes key and its value into the way ref, tag last. */
 static __always_inline void flow_store(const struct flow_ref *ref,
-				       const struct lb_flow_key *key,
+				       const struct flow_kw *key,
 				       __u32 backend_id, __u32 vip_index,
 				       __u32 now)
 {
 	struct lb_flow_bucket *b = ref->b;
 	__u32 w = ref->way & (LB_FLOW_WAYS - 1);
 	struct lb_flow_entry *e = &b->way[w];
-	const __u64 *k = (const __u64 *)key;
 	__u64 *dst = (__u64 *)&e->key;
 
 	b->tag[w] = 0;
-	dst[0] = k[0];
-	dst[1] = k[1];
-	dst[2] = k[2];
-	dst[3] = k[3];
-	dst[4] = k[4];
+	dst[0] = key->w[0];
+	dst[1] = key->w[1];
+	dst[2] = key->w[2];
+	dst[3] = key->w[3];
+	dst[4] = key->w[4];
 	e->val.backend_id = backend_id;
 	e->val.vip_index = vip_index;
 	b->check[w] = flow_check(ref->tag, backend_id, vip_index);

@@ -45,8 +45,7 @@ static __always_inline int lb_tun(struct xdp_md *ctx, const struct parse_pkt *p,
 SEC("xdp")
 int xdplb_balancer(struct xdp_md *ctx)
 {
-	/* Aligned for lb4_addr_mapped's word stores (see lb4.h). */
-	struct lb_flow_key key __attribute__((aligned(8)));
+	struct flow_kw key;
 	struct lb_vip_meta *vip = NULL;
 	struct lb_backend *be = NULL;
 	struct lb_flow flow = {};

@@ -102,19 +102,21 @@ static __always_inline __u32 lb4_filter(const struct parse_pkt *p)
 	return n ? *n : 0;
 }
 
-/* lb4_flow_key fills key with the 5-tuple of the parsed packet p. key must
- * be 4-byte aligned (see lb4_addr_mapped). */
+/* lb4_flow_key fills key with the words of the 5-tuple of the parsed
+ * packet p as struct lb_flow_key lays it out: each address IPv4-mapped
+ * (8 zero bytes, then 00 00 ff ff and the address), then the ports, the
+ * protocol and 3 zero bytes. */
 static __always_inline void lb4_flow_key(const struct parse_pkt *p,
-					 struct lb_flow_key *key)
+					 struct flow_kw *key)
 {
-	lb4_addr_mapped(key->src, p->iph->saddr);
-	lb4_addr_mapped(key->dst, p->iph->daddr);
-	key->sport = p->sport;
-	key->dport = p->dport;
-	key->proto = p->proto;
-	key->pad[0] = 0;
-	key->pad[1] = 0;
-	key->pad[2] = 0;
+	__u64 mapped = bpf_htonl(0x0000ffff);
+
+	key->w[0] = 0;
+	key->w[1] = ((__u64)p->iph->saddr << 32) | mapped;
+	key->w[2] = 0;
+	key->w[3] = ((__u64)p->iph->daddr << 32) | mapped;
+	key->w[4] = (__u64)p->sport | ((__u64)p->dport << 16) |
+		    ((__u64)p->proto << 32);
 }
 
 /* lb4_flow_hash returns the flow-table hash (flow.h) of the parsed packet
@@ -288,7 +290,7 @@ static __always_inline __u32 lb4_ring_pick(const struct parse_pkt *p,
  * backend (the caller drops with LB_REASON_DROP_NO_BACKEND). */
 static __always_inline __u32 lb4_select(const struct parse_pkt *p,
 					const struct lb_vip_meta *vip,
-					const struct lb_flow_key *key,
+					const struct flow_kw *key,
 					const struct lb_flow *flow,
 					struct flow_ref *ref,
 					struct lb_backend **be)
