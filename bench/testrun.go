@@ -347,7 +347,8 @@ func summarise(name string, s *roundSamples, target float64) Result {
 
 // fillFlows fills the flow table with flows of their own before anything
 // is measured, so the new-flow cases measure the steady state of a busy
-// director: every insert evicts the least recently used entry.
+// director: an insert evicts the least recently used flow of its buckets
+// unless one of them still has an empty way.
 func fillFlows(f *fixture, d *loader.BenchDriver) error {
 	vip := f.vips[cell{loader.ForwardDR, 1}]
 	frame := synFrame(f.ifMAC, netip.AddrPortFrom(fillClient, 1024), netip.AddrPortFrom(vip.VIP.Addr, vip.VIP.Port))
@@ -373,8 +374,8 @@ func fillFlows(f *fixture, d *loader.BenchDriver) error {
 const warmPasses = 8
 
 // warm prepares the flow table for case c: every flow of an established
-// case must be in it when the measured run starts. The kernel's LRU is
-// approximate: in a full table, inserting a set of flows can evict members
+// case must be in it when the measured run starts. Eviction is per bucket
+// (bpf/flow.h): in a full table, inserting a set of flows can evict members
 // of the same set, so warm repeats passes over the set until one pass is
 // all hits.
 func warm(f *fixture, d *loader.BenchDriver, c benchCase) error {

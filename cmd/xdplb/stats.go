@@ -32,7 +32,9 @@ func newStatsCmd(a *app) *cobra.Command {
   events    flow-table events: flow_hit (established flow), flow_new,
             flow_rehash (its backend went down or away), flow_syn_reuse
             (a SYN on a known 5-tuple, re-chosen by the ring),
-            flow_rst_skipped, flow_insert_failed
+            flow_rst_skipped, flow_evicted (a new flow replaced the
+            least recently used of the 8 flows it may replace: the
+            table is full), flow_insert_failed
   VIPs      packets and bytes forwarded per VIP
   backends  packets and bytes forwarded per backend
 
