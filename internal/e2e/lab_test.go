@@ -662,8 +662,11 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// reusePort0 is the first client source port askFromPorts binds.
-const reusePort0 = 42000
+// reusePort0 is the first client source port askFromPorts binds: below
+// the kernel's ephemeral range (32768-60999 by default), so that none of
+// the lab's other connections, which take ephemeral ports, holds one of
+// them.
+const reusePort0 = 22000
 
 // askFromPorts sends one request to s on a new connection from each of the
 // client's source ports reusePort0 .. reusePort0+n-1 in turn, and returns
