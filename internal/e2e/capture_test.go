@@ -99,13 +99,20 @@ func (c *capture) stopNow() {
 }
 
 // frames waits until the link has been quiet for quiet (at most max), and
-// returns what was captured so far.
+// returns what was captured so far. Quiet is counted from the call at the
+// earliest: frames the kernel already queued may not have been read yet
+// (the reader is a goroutine that a loaded machine schedules late), and a
+// capture that has read nothing is not yet a quiet one.
 func (c *capture) frames(quiet, max time.Duration) []frame {
-	deadline := time.Now().Add(max)
+	called := time.Now()
+	deadline := called.Add(max)
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
 		idle := time.Since(c.last)
 		c.mu.Unlock()
+		if since := time.Since(called); since < idle {
+			idle = since
+		}
 		if idle >= quiet {
 			break
 		}
