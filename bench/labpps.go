@@ -170,19 +170,16 @@ func (labPPSSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep
 	}
 	defer func() { err = errors.Join(err, down()) }()
 
-	masters, err := l.Master()
+	master, err := l.TheMaster()
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("labpps: %w", err)
 	}
-	if len(masters) != 1 {
-		return rep, fmt.Errorf("labpps: want one director holding the VIPs, got %d", len(masters))
-	}
-	master := masters[0]
-	bal, err := loader.Open(labnet.HostLink, master.Paths.PinRoot)
+	dp, err := l.OpenDataplane(master)
 	if err != nil {
-		return rep, fmt.Errorf("labpps: director %s: %w", master.Spec.Name, err)
+		return rep, fmt.Errorf("labpps: %w", err)
 	}
-	defer bal.Close()
+	defer dp.Close()
+	bal := dp.Balancer()
 
 	for _, b := range l.Backends {
 		if err := nftCounterDrop(ctx, b.Host, src); err != nil {
