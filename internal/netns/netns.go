@@ -110,14 +110,12 @@ func (n *NS) Exec(name string, args ...string) (string, error) {
 // Netlink returns a netlink handle bound to the namespace.
 func (n *NS) Netlink() *netlink.Handle { return n.ns.Netlink() }
 
-// Handle returns the namespace's file descriptor handle.
-
 // Link returns the link called name, failing the test if it is missing.
 func (n *NS) Link(name string) netlink.Link {
 	n.t.Helper()
-	l, err := n.Netlink().LinkByName(name)
+	l, err := n.ns.Link(name)
 	if err != nil {
-		n.t.Fatalf("netns %s: link %s: %v", n.Name, name, err)
+		n.t.Fatal(err)
 	}
 	return l
 }
@@ -125,14 +123,18 @@ func (n *NS) Link(name string) netlink.Link {
 // MAC returns the hardware address of a link.
 func (n *NS) MAC(link string) net.HardwareAddr {
 	n.t.Helper()
-	return n.Link(link).Attrs().HardwareAddr
+	mac, err := n.ns.MAC(link)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return mac
 }
 
 // SetUp brings a link up.
 func (n *NS) SetUp(link string) {
 	n.t.Helper()
-	if err := n.Netlink().LinkSetUp(n.Link(link)); err != nil {
-		n.t.Fatalf("netns %s: set %s up: %v", n.Name, link, err)
+	if err := n.ns.SetUp(link); err != nil {
+		n.t.Fatal(err)
 	}
 }
 
@@ -140,9 +142,8 @@ func (n *NS) SetUp(link string) {
 // 198.18.0.1/24, to a link.
 func (n *NS) AddAddr(link string, p netip.Prefix) {
 	n.t.Helper()
-	ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-	if err := n.Netlink().AddrAdd(n.Link(link), &netlink.Addr{IPNet: ipnet}); err != nil {
-		n.t.Fatalf("netns %s: add %s to %s: %v", n.Name, p, link, err)
+	if err := n.ns.AddAddr(link, p); err != nil {
+		n.t.Fatal(err)
 	}
 }
 
@@ -186,32 +187,10 @@ func (e *Env) Veth(na *NS, aRole string, nb *NS, bRole string) (a, b string) {
 func (e *Env) Bridge(n *NS, role string, ports ...string) string {
 	e.t.Helper()
 	name := e.Name(role)
-	if err := n.Netlink().LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
-		e.t.Fatalf("netns %s: bridge %s: %v", n.Name, name, err)
+	if err := labnet.Bridge(n.ns, name, ports...); err != nil {
+		e.t.Fatal(err)
 	}
-	br := n.Link(name)
-	for _, p := range ports {
-		if err := n.Netlink().LinkSetMaster(n.Link(p), br); err != nil {
-			e.t.Fatalf("netns %s: add %s to bridge %s: %v", n.Name, p, name, err)
-		}
-	}
-	n.SetUp(name)
 	return name
-}
-
-// ethtool issues one ETHTOOL_[GS]* command for link inside the namespace,
-// through the lab's ioctl wrapper.
-func (n *NS) ethtool(link string, cmd, data uint32) (uint32, error) {
-	var out uint32
-	err := n.Do(func() error {
-		var err error
-		out, err = labnet.EthtoolValue(link, cmd, data)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("netns %s: ethtool command %#x on %s: %w", n.Name, cmd, link, err)
-	}
-	return out, nil
 }
 
 // DisableTxChecksum turns transmit checksum offload off on a link, as
@@ -220,16 +199,13 @@ func (n *NS) ethtool(link string, cmd, data uint32) (uint32, error) {
 // checksum.
 func (n *NS) DisableTxChecksum(link string) {
 	n.t.Helper()
-	if _, err := n.ethtool(link, unix.ETHTOOL_STXCSUM, 0); err != nil {
+	if err := n.ns.TxChecksumOff(link); err != nil {
 		n.t.Fatal(err)
 	}
 }
 
 // TxChecksum reports whether transmit checksum offload is on.
-func (n *NS) TxChecksum(link string) (bool, error) {
-	v, err := n.ethtool(link, unix.ETHTOOL_GTXCSUM, 0)
-	return v != 0, err
-}
+func (n *NS) TxChecksum(link string) (bool, error) { return n.ns.TxChecksum(link) }
 
 // Exists reports whether a namespace of that name is mounted under
 // /run/netns.

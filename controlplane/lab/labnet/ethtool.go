@@ -24,35 +24,25 @@ type ifreqData struct {
 // ethtool sends one ETHTOOL_[GS]* value command for link and returns the
 // value the kernel wrote back.
 func (n *NS) ethtool(link string, cmd, data uint32) (uint32, error) {
-	var out uint32
+	v := ethtoolValue{cmd: cmd, data: data}
 	err := n.Do(func() error {
-		var err error
-		out, err = EthtoolValue(link, cmd, data)
-		return err
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		var ifr ifreqData
+		copy(ifr.name[:], link)
+		ifr.data = unsafe.Pointer(&v)
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+		runtime.KeepAlive(&v)
+		if errno != 0 {
+			return errno
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("namespace %s: ethtool %#x on %s: %w", n.Name, cmd, link, err)
-	}
-	return out, nil
-}
-
-// EthtoolValue sends one ETHTOOL_[GS]* value command (struct
-// ethtool_value) for link in the calling thread's network namespace and
-// returns the value the kernel wrote back.
-func EthtoolValue(link string, cmd, data uint32) (uint32, error) {
-	v := ethtoolValue{cmd: cmd, data: data}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	var ifr ifreqData
-	copy(ifr.name[:], link)
-	ifr.data = unsafe.Pointer(&v)
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
-	runtime.KeepAlive(&v)
-	if errno != 0 {
-		return 0, errno
 	}
 	return v.data, nil
 }
