@@ -221,10 +221,7 @@ func liveRun(ctx context.Context, cfg Config, log *slog.Logger, t *topo, rep *Se
 				if err != nil {
 					return err
 				}
-				if err := warm(f, target, c); err != nil {
-					return err
-				}
-				before, err := f.b.Stats()
+				before, err := warm(f, target, c)
 				if err != nil {
 					return err
 				}

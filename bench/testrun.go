@@ -209,10 +209,7 @@ func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (Se
 			if c.kind == kindPass {
 				want = loader.XDPPass
 			}
-			if err := warm(f, target, c); err != nil {
-				return rep, err
-			}
-			before, err := f.b.Stats()
+			before, err := warm(f, target, c)
 			if err != nil {
 				return rep, err
 			}
@@ -260,10 +257,7 @@ func (testRunSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (Se
 				if err != nil {
 					return rep, fmt.Errorf("%s driver cost: %w", c.name, err)
 				}
-				if err := warm(f, target, c); err != nil {
-					return rep, err
-				}
-				before, err := f.b.Stats()
+				before, err := warm(f, target, c)
 				if err != nil {
 					return rep, err
 				}
@@ -377,8 +371,9 @@ const warmPasses = 8
 // case must be in it when the measured run starts. Eviction is per bucket
 // (bpf/flow.h): in a full table, inserting a set of flows can evict members
 // of the same set, so warm repeats passes over the set until one pass is
-// all hits.
-func warm(f *fixture, d *loader.BenchDriver, c benchCase) error {
+// all hits. It returns the balancer's counters as they stand afterwards,
+// for the caller's measured run to start from.
+func warm(f *fixture, d *loader.BenchDriver, c benchCase) (loader.Stats, error) {
 	n := uint32(0)
 	switch c.kind {
 	case kindEst:
@@ -386,24 +381,22 @@ func warm(f *fixture, d *loader.BenchDriver, c benchCase) error {
 	case kindEstMany:
 		n = c.cycle
 	}
-	if n == 0 {
-		return nil
+	before, err := f.b.Stats()
+	if err != nil || n == 0 {
+		return before, err
 	}
 	for pass := 1; pass <= warmPasses; pass++ {
-		before, err := f.b.Stats()
-		if err != nil {
-			return err
-		}
 		if _, err := d.Run(c.frame, loader.BenchOptions{Repeat: n, Vary: c.vary, Cycle: c.cycle}); err != nil {
-			return fmt.Errorf("%s: establish flows: %w", c.name, err)
+			return loader.Stats{}, fmt.Errorf("%s: establish flows: %w", c.name, err)
 		}
 		after, err := f.b.Stats()
 		if err != nil {
-			return err
+			return loader.Stats{}, err
 		}
 		if after.Events[loader.EventFlowHit]-before.Events[loader.EventFlowHit] == uint64(n) {
-			return nil
+			return after, nil
 		}
+		before = after
 	}
-	return fmt.Errorf("%s: %d passes over %d flows never found them all in the flow table: %w", c.name, warmPasses, n, errCounters)
+	return loader.Stats{}, fmt.Errorf("%s: %d passes over %d flows never found them all in the flow table: %w", c.name, warmPasses, n, errCounters)
 }
