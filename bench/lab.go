@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -172,7 +171,7 @@ func (labSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep Se
 					return rep, err
 				}
 				ld.cpu = c1.since(c0)
-				round[i] = round[i].merge(ld)
+				round[i].add(ld)
 			}
 		}
 		for i, tg := range targets {
@@ -402,24 +401,20 @@ func runLabLoad(ctx context.Context, c *http.Client, urls []string, workers int,
 
 func (ld labLoad) rps() float64 { return float64(ld.answered) / ld.took.Seconds() }
 
-// merge returns the load of ld and then o, as if one run.
-func (ld labLoad) merge(o labLoad) labLoad {
+// add adds o, run after ld, to ld, as if one run.
+func (ld *labLoad) add(o labLoad) {
+	ld.cpu = ld.cpu.weigh(ld.took.Seconds(), o.cpu, o.took.Seconds())
+	ld.latencies = append(ld.latencies, o.latencies...)
+	ld.firstErrs = append(ld.firstErrs, o.firstErrs...)
 	if ld.backends == nil {
 		ld.backends = map[string]int{}
 	}
-	out := labLoad{
-		answered:  ld.answered + o.answered,
-		errors:    ld.errors + o.errors,
-		firstErrs: append(append([]string(nil), ld.firstErrs...), o.firstErrs...),
-		latencies: append(append([]time.Duration(nil), ld.latencies...), o.latencies...),
-		backends:  maps.Clone(ld.backends),
-		took:      ld.took + o.took,
-		cpu:       ld.cpu.weigh(ld.took.Seconds(), o.cpu, o.took.Seconds()),
-	}
 	for k, v := range o.backends {
-		out.backends[k] += v
+		ld.backends[k] += v
 	}
-	return out
+	ld.answered += o.answered
+	ld.errors += o.errors
+	ld.took += o.took
 }
 
 // check fails a load that lost a request, answered nothing, or was
