@@ -178,8 +178,7 @@ func keys(m map[string]bool) []string {
 // Dataplane is a read-only view of one director's data plane, opened from
 // its pins: what its XDP program does now, whatever the daemon says.
 type Dataplane struct {
-	bal  *loader.Balancer
-	prog *controlplane.Programmer
+	bal *loader.Balancer
 }
 
 // OpenDataplane opens the maps d's daemon attached.
@@ -188,7 +187,7 @@ func (l *Lab) OpenDataplane(d *Director) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("director %s: %w", d.Spec.Name, err)
 	}
-	return &Dataplane{bal: b, prog: controlplane.NewProgrammer(b, nil)}, nil
+	return &Dataplane{bal: b}, nil
 }
 
 // Close releases the maps.
@@ -214,13 +213,9 @@ type BackendView struct {
 // address.
 func (dp *Dataplane) Backends(svc ServiceSpec) (map[netip.Addr]BackendView, error) {
 	v := loader.VIP{Addr: svc.VIP, Port: svc.Port, Proto: loader.TCP}
-	s, err := dp.prog.Service(v)
-	if err != nil {
-		return nil, err
-	}
 	e, err := dp.bal.LookupVIP(v)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %v: %w", v, err)
 	}
 	ring, err := dp.bal.Ring(e.Index)
 	if err != nil {
@@ -232,22 +227,22 @@ func (dp *Dataplane) Backends(svc ServiceSpec) (map[netip.Addr]BackendView, erro
 	}
 	bs, err := dp.bal.Backends()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %v: read backends: %w", v, err)
 	}
-	ids := map[netip.Addr]uint32{}
+	m := map[netip.Addr]BackendView{}
 	for _, b := range bs {
-		if b.VIPIndex == e.Index {
-			ids[b.Addr] = b.ID
+		if b.VIPIndex != e.Index {
+			continue
 		}
-	}
-	m := make(map[netip.Addr]BackendView, len(s.Backends))
-	for _, b := range s.Backends {
-		v := BackendView{Backend: b}
-		if id, ok := ids[b.Addr]; ok && len(ring) > 0 {
-			v.Slots = slots[id]
-			v.Share = float64(v.Slots) / float64(len(ring))
+		if _, ok := m[b.Addr]; ok {
+			continue // the first slot with the address stands for it
 		}
-		m[b.Addr] = v
+		bv := BackendView{Backend: controlplane.Backend{Addr: b.Addr, Weight: b.Weight, MAC: b.MAC, State: b.State}}
+		if len(ring) > 0 {
+			bv.Slots = slots[b.ID]
+			bv.Share = float64(bv.Slots) / float64(len(ring))
+		}
+		m[b.Addr] = bv
 	}
 	return m, nil
 }
