@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -557,15 +556,11 @@ func (t *foTopo) mac(role string) (net.HardwareAddr, error) {
 }
 
 func newFoTopo(ctx context.Context) (*foTopo, error) {
-	id := make([]byte, 4)
-	if _, err := rand.Read(id); err != nil {
+	prefix, err := randomName("xf")
+	if err != nil {
 		return nil, fmt.Errorf("topology name: %w", err)
 	}
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	for i := range id {
-		id[i] = alphabet[int(id[i])%len(alphabet)]
-	}
-	t := &foTopo{prefix: "xf" + string(id)}
+	t := &foTopo{prefix: prefix}
 	br := t.prefix + "br"
 	sw := t.ns("s")
 	var steps [][]string

@@ -328,15 +328,25 @@ func upBenchLab(ctx context.Context, topo lab.Topology, log *slog.Logger) (l *la
 
 // labPrefix returns a namespace prefix no other run uses.
 func labPrefix() (string, error) {
+	name, err := randomName("xb")
+	if err != nil {
+		return "", fmt.Errorf("lab prefix: %w", err)
+	}
+	return name + "-", nil
+}
+
+// randomName returns tag followed by four random lower-case letters and
+// digits, a name for namespaces and links no other run uses.
+func randomName(tag string) (string, error) {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	b := make([]byte, 4)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("lab prefix: %w", err)
+		return "", err
 	}
 	for i := range b {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
-	return "xb" + string(b) + "-", nil
+	return tag + string(b), nil
 }
 
 // runLabLoad sends GET from workers goroutines back to back for d and

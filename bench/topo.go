@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,15 +29,10 @@ type topo struct {
 // newTopo creates the namespaces and the veth pair and brings it up. Close
 // removes everything, also after a partial failure.
 func newTopo(ctx context.Context) (*topo, error) {
-	id := make([]byte, 4)
-	if _, err := rand.Read(id); err != nil {
+	p, err := randomName("xb")
+	if err != nil {
 		return nil, fmt.Errorf("topology name: %w", err)
 	}
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	for i := range id {
-		id[i] = alphabet[int(id[i])%len(alphabet)]
-	}
-	p := "xb" + string(id)
 	t := &topo{prefix: p, dirNS: p + "dir", peerNS: p + "peer", dirIf: p + "d", peerIf: p + "p"}
 	steps := [][]string{
 		{"netns", "add", t.dirNS},
@@ -59,7 +53,6 @@ func newTopo(ctx context.Context) (*topo, error) {
 			return nil, err
 		}
 	}
-	var err error
 	if t.dirIndex, t.dirMAC, err = linkInfo(ctx, t.dirNS, t.dirIf); err != nil {
 		t.Close()
 		return nil, err
