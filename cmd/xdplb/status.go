@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -42,9 +41,7 @@ plane drops its new connections (reason drop_no_backend).`,
 				return explainAPI(err, "without it, 'xdplb vip list' and 'xdplb stats' read the maps directly")
 			}
 			if asJSON {
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSON(c.OutOrStdout(), st)
 			}
 			return writeStatus(c.OutOrStdout(), st, time.Now())
 		},
@@ -123,11 +120,7 @@ func writeStatus(w io.Writer, st api.Status, now time.Time) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "VRRP\tIFACE\tVRID\tSTATE\tPRIORITY\tMASTER\tADDRESSES\tFAULTS")
 		for _, in := range st.VRRP {
-			prio := fmt.Sprint(in.Priority)
-			if in.EffectivePriority != in.Priority {
-				prio = fmt.Sprintf("%d (configured %d)", in.EffectivePriority, in.Priority)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.State, prio,
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.State, vrrpPriority(in),
 				statusOr(in.Master), strings.Join(in.Addresses, ","), statusOr(strings.Join(in.Faults, ",")))
 		}
 		if err := tw.Flush(); err != nil {

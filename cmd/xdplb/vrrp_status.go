@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -62,9 +59,7 @@ the peer shows there).`,
 				vs.Links = []api.VRRPLink{}
 			}
 			if asJSON {
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(vs)
+				return writeJSON(c.OutOrStdout(), vs)
 			}
 			if len(vs.Instances) == 0 {
 				_, err := fmt.Fprintf(c.OutOrStdout(), "the daemon runs no VRRP instances: %s has no vrrp: instances\n", statusOr(st.ConfigFile))
@@ -86,11 +81,7 @@ func writeVRRPStatus(w io.Writer, vs vrrpStatus, now time.Time) error {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "%s  %s  VRID %d  VRRPv%d  %s\n", in.Name, in.Interface, in.VRID, in.Version, in.State)
-		prio := fmt.Sprintf("priority %d", in.EffectivePriority)
-		if in.EffectivePriority != in.Priority {
-			prio += fmt.Sprintf(" (configured %d)", in.Priority)
-		}
-		fmt.Fprintf(w, "  %s, master %s\n", prio, statusOr(in.Master))
+		fmt.Fprintf(w, "  priority %s, master %s\n", vrrpPriority(in), statusOr(in.Master))
 		fmt.Fprintf(w, "  addresses %s\n", strings.Join(in.Addresses, ", "))
 		if in.Group != "" {
 			fmt.Fprintf(w, "  sync group %s\n", in.Group)
@@ -126,10 +117,20 @@ func writeVRRPStatus(w io.Writer, vs vrrpStatus, now time.Time) error {
 	return nil
 }
 
+// vrrpPriority is an instance's effective priority, followed by the
+// configured one when they differ.
+func vrrpPriority(in api.VRRPInstance) string {
+	prio := fmt.Sprint(in.EffectivePriority)
+	if in.EffectivePriority != in.Priority {
+		prio += fmt.Sprintf(" (configured %d)", in.Priority)
+	}
+	return prio
+}
+
 // vrrpDrops lists the non-zero drop counts by reason name.
 func vrrpDrops(drops map[string]uint64) string {
 	var parts []string
-	for _, r := range slices.Sorted(maps.Keys(drops)) {
+	for _, r := range sortedKeys(drops) {
 		if n := drops[r]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", r, n))
 		}
