@@ -53,12 +53,12 @@ func explainAPI(err error, what string) error {
 // none does, mapWriter opens the pinned maps for writing and returns the
 // session, which the caller closes. Exactly one of the two is set.
 func (a *app) mapWriter(c *cobra.Command, socket string) (*api.Client, *session, error) {
-	if err := a.requirePrivileges(); err != nil {
+	cl, err := a.daemonClient(socket)
+	if err != nil {
 		return nil, nil, err
 	}
-	cl := api.NewClient(socket)
 	ctx, cancel := context.WithTimeout(c.Context(), pingTimeout)
-	err := cl.Ping(ctx)
+	err = cl.Ping(ctx)
 	cancel()
 	why := fmt.Sprintf("no daemon answers on %s", socket)
 	switch {
