@@ -16,8 +16,11 @@ import (
 // moment is skipped, not misread.
 
 // flowBucketSize is the size of struct lb_flow_bucket, and the distance
-// between two buckets in the mapped array.
+// between two buckets in the mapped array: a multiple of 8, the size the
+// array rounds values up to (mmapArray), as the check below asserts.
 const flowBucketSize = int(unsafe.Sizeof(lbLbFlowBucket{}))
+
+var _ = [1]struct{}{}[flowBucketSize%8]
 
 // flowCheck mirrors flow_check in bpf/flow.h.
 func flowCheck(tag, backendID, vipIndex uint32) uint32 {
@@ -41,19 +44,11 @@ type flowTable struct {
 // mapFlows maps the flows map m for reading and, with write, writing.
 // The caller calls close.
 func mapFlows(m *ebpf.Map, write bool) (*flowTable, error) {
-	if m.Flags()&unix.BPF_F_MMAPABLE == 0 || int(m.ValueSize()) != flowBucketSize {
-		return nil, fmt.Errorf("flows map (flags %#x, value size %d) is not a memory-mappable array of %d-byte buckets", m.Flags(), m.ValueSize(), flowBucketSize)
-	}
-	prot := unix.PROT_READ
-	if write {
-		prot |= unix.PROT_WRITE
-	}
-	n := int(m.MaxEntries())
-	mem, err := unix.Mmap(m.FD(), 0, n*flowBucketSize, prot, unix.MAP_SHARED)
+	mem, err := mmapArray(m, "flows", uint32(flowBucketSize), write)
 	if err != nil {
-		return nil, fmt.Errorf("map flow table memory: %w", err)
+		return nil, err
 	}
-	return &flowTable{mem: mem, buckets: n}, nil
+	return &flowTable{mem: mem, buckets: int(m.MaxEntries())}, nil
 }
 
 func (t *flowTable) close() error { return unix.Munmap(t.mem) }

@@ -2,8 +2,10 @@ package loader
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // batchChunk is how many entries one batch syscall moves. It must exceed
@@ -46,6 +48,26 @@ func iterateMap[K, V any](m *ebpf.Map, fn func(K, V) bool) error {
 		}
 	}
 	return it.Err()
+}
+
+// mmapArray maps the memory of m, a memory-mappable array of valueSize-byte
+// values, for reading and, with write, writing. The array rounds every
+// value up to 8 bytes: value i is at i*((valueSize+7)&^7). what names the
+// map in errors. The caller unmaps the memory with unix.Munmap.
+func mmapArray(m *ebpf.Map, what string, valueSize uint32, write bool) ([]byte, error) {
+	if m.Flags()&unix.BPF_F_MMAPABLE == 0 || m.ValueSize() != valueSize {
+		return nil, fmt.Errorf("%s map (flags %#x, value size %d) is not a memory-mappable array of %d-byte values", what, m.Flags(), m.ValueSize(), valueSize)
+	}
+	stride := int(valueSize+7) &^ 7
+	prot := unix.PROT_READ
+	if write {
+		prot |= unix.PROT_WRITE
+	}
+	mem, err := unix.Mmap(m.FD(), 0, int(m.MaxEntries())*stride, prot, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map %s memory: %w", what, err)
+	}
+	return mem, nil
 }
 
 // sumPerCPU returns the sum over CPUs of the per-CPU value at key.

@@ -62,26 +62,17 @@ func (b *Balancer) Ring(vipIndex uint32) ([]uint32, error) {
 	return ids, nil
 }
 
+// ringValueSize is the size of a ring slot, a __u32.
+const ringValueSize = 4
+
 // ringStride is the distance in bytes between two slots of a mapped ring:
-// an array map rounds every value up to 8 bytes.
-const ringStride = 8
+// an array map rounds every value up to 8 bytes (mmapArray).
+const ringStride = (ringValueSize + 7) &^ 7
 
 // mapRing maps the memory of ring, a memory-mappable array of __u32, for
 // reading and, with write, writing. The caller unmaps it with unix.Munmap.
 func mapRing(ring *ebpf.Map, write bool) ([]byte, error) {
-	if ring.Flags()&unix.BPF_F_MMAPABLE == 0 || ring.ValueSize() != 4 {
-		return nil, fmt.Errorf("ring map (flags %#x, value size %d) is not a memory-mappable array of __u32", ring.Flags(), ring.ValueSize())
-	}
-	size := int(ring.MaxEntries()) * ringStride
-	prot := unix.PROT_READ
-	if write {
-		prot |= unix.PROT_WRITE
-	}
-	mem, err := unix.Mmap(ring.FD(), 0, size, prot, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("map ring memory: %w", err)
-	}
-	return mem, nil
+	return mmapArray(ring, "ring", ringValueSize, write)
 }
 
 // fillRing writes ids into slots 0..len(ids)-1 of a new ring through its
