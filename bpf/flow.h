@@ -55,7 +55,7 @@ struct flow_ref {
  * (hash.h), which must agree between directors while this one only has to
  * spread flows over buckets. Two 64-bit multiplies; the high half of the
  * last product depends on every input bit. Mirrored in Go
- * (loader/flows.go). */
+ * (loader/flows_test.go). */
 static __always_inline __u32 flow_hash4(__be32 saddr, __be32 daddr,
 					__be16 sport, __be16 dport, __u8 proto)
 {
@@ -118,7 +118,7 @@ static __always_inline struct lb_flow_bucket *flow_bucket(__u32 index)
 /* flow_index1 and flow_index2 return the two buckets a flow of flow hash h
  * may live in: the multiply-shift reduction of h, and of h mixed once more
  * (so that flows sharing their first bucket spread over the others).
- * Mirrored in Go (loader/flows.go). */
+ * Mirrored in Go (loader/flows_test.go). */
 static __always_inline __u32 flow_index1(__u32 h)
 {
 	return ((__u64)h * flow_buckets) >> 32;

@@ -28,13 +28,6 @@ func flowCheck(tag, backendID, vipIndex uint32) uint32 {
 	return c ^ (c >> 15)
 }
 
-// flowTag mirrors flow_tag: the tag of a flow whose flow hash is h.
-func flowTag(h uint32) uint32 { return h | 1 }
-
-// flowBucketIndex mirrors flow_bucket: the bucket of flow hash h in a
-// table of n buckets.
-func flowBucketIndex(h, n uint32) uint32 { return uint32(uint64(h) * uint64(n) >> 32) }
-
 // flowTable is the mapped memory of a flows map.
 type flowTable struct {
 	mem     []byte

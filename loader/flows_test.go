@@ -59,6 +59,13 @@ func flowHash4(seed uint32, f Flow) uint32 {
 	return uint32(x >> 32)
 }
 
+// flowTag mirrors flow_tag: the tag of a flow whose flow hash is h.
+func flowTag(h uint32) uint32 { return h | 1 }
+
+// flowBucketIndex mirrors flow_index1: the bucket of flow hash h in a
+// table of n buckets.
+func flowBucketIndex(h, n uint32) uint32 { return uint32(uint64(h) * uint64(n) >> 32) }
+
 // flowIndexes mirrors flow_index1 and flow_index2: the two buckets of flow
 // hash h in a table of n buckets.
 func flowIndexes(h, n uint32) [2]uint32 {
