@@ -224,38 +224,32 @@ func labSpread(topo lab.Topology) (urls, names []string) {
 	return urls, names
 }
 
-// ratioRange returns the lowest and highest ratio over rounds of a's rps
-// over b's rps in the same round.
-func ratioRange(a, b []labLoad) (lo, hi float64) {
-	lo, hi = math.NaN(), math.NaN()
-	for i := range min(len(a), len(b)) {
-		if b[i].rps() <= 0 {
-			continue
-		}
-		r := a[i].rps() / b[i].rps()
-		if math.IsNaN(lo) || r < lo {
-			lo = r
-		}
-		if math.IsNaN(hi) || r > hi {
-			hi = r
-		}
-	}
-	return lo, hi
-}
-
-// pairedRatio returns the median over rounds of a's rps over b's rps in
-// the same round.
-func pairedRatio(a, b []labLoad) float64 {
+// roundRatios returns, for every round where b answered, a's rps over b's
+// rps in that round.
+func roundRatios(a, b []labLoad) []float64 {
 	var rs []float64
 	for i := range min(len(a), len(b)) {
 		if b[i].rps() > 0 {
 			rs = append(rs, a[i].rps()/b[i].rps())
 		}
 	}
+	return rs
+}
+
+// ratioRange returns the lowest and highest ratio over rounds of a's rps
+// over b's rps in the same round.
+func ratioRange(a, b []labLoad) (lo, hi float64) {
+	rs := roundRatios(a, b)
 	if len(rs) == 0 {
-		return math.NaN()
+		return math.NaN(), math.NaN()
 	}
-	return median(rs)
+	return slices.Min(rs), slices.Max(rs)
+}
+
+// pairedRatio returns the median over rounds of a's rps over b's rps in
+// the same round.
+func pairedRatio(a, b []labLoad) float64 {
+	return median(roundRatios(a, b))
 }
 
 // upBenchLab builds an xdplb binary for the run, brings up the lab of topo
