@@ -48,6 +48,10 @@ func DefaultOptions() Options {
 // (LB_FLOW_WAYS in bpf/lb_types.h).
 const FlowWays = 4
 
+// The build fails here when FlowWays is not LB_FLOW_WAYS, the length of the
+// generated bucket's arrays: the index is then negative or out of range.
+var _ = [1]struct{}{}[len(lbLbFlowBucket{}.Tag)-FlowWays]
+
 // flowEntries returns the flows the table created for MaxFlows holds:
 // MaxFlows rounded up to whole buckets of FlowWays.
 func (o Options) flowEntries() uint32 {
