@@ -169,19 +169,19 @@ func (failoverSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (S
 				if kind == "graceful" {
 					samples = s.graceful
 				}
-				r := newResult(name, "ms", foPick(samples, func(x foSample) time.Duration { return x.took }))
+				r := newResult(name, "ms", pick(samples, func(x foSample) float64 { return ms(x.took) }))
 				r.Metrics = map[string]float64{
 					"rfc_bound_ms":       ms(bound),
-					"after_last_word_ms": median(foPick(samples, func(x foSample) time.Duration { return x.afterLast })),
-					"first_advert_ms":    median(foPick(samples, func(x foSample) time.Duration { return x.advert })),
-					"first_garp_ms":      median(foPick(samples, func(x foSample) time.Duration { return x.garp })),
+					"after_last_word_ms": median(pick(samples, func(x foSample) float64 { return ms(x.afterLast) })),
+					"first_advert_ms":    median(pick(samples, func(x foSample) float64 { return ms(x.advert) })),
+					"first_garp_ms":      median(pick(samples, func(x foSample) float64 { return ms(x.garp) })),
 				}
 				if ref := got["keepalived"]; impl.name() != "keepalived" && ref != nil {
 					refSamples := ref.crash
 					if kind == "graceful" {
 						refSamples = ref.graceful
 					}
-					r.Metrics["keepalived_ms"] = median(foPick(refSamples, func(x foSample) time.Duration { return x.took }))
+					r.Metrics["keepalived_ms"] = median(pick(refSamples, func(x foSample) float64 { return ms(x.took) }))
 				}
 				r.Checked = s.checked
 				rep.Results = append(rep.Results, r)
@@ -192,14 +192,6 @@ func (failoverSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (S
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func foPick(s []foSample, f func(foSample) time.Duration) []float64 {
-	out := make([]float64, len(s))
-	for i, x := range s {
-		out[i] = ms(f(x))
-	}
-	return out
-}
 
 // foMeasure runs rounds of crash and graceful takeovers for one
 // implementation: A (priority 200) in namespace a, B (100) in b.

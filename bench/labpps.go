@@ -432,28 +432,21 @@ func (m *ppsMeter) run(ctx context.Context, tg ppsTarget, frames uint32) (ppsRun
 
 // summarisePPS turns the runs of one target into a Result.
 func summarisePPS(tg ppsTarget, runs []ppsRun, retries int) Result {
-	pick := func(f func(ppsRun) float64) []float64 {
-		out := make([]float64, len(runs))
-		for i, r := range runs {
-			out[i] = f(r)
-		}
-		return out
-	}
 	moved := func(r ppsRun) uint64 {
 		if tg.tx == 0 {
 			return r.delivered
 		}
 		return r.forwarded
 	}
-	res := newResult(tg.name, "pps", pick(func(r ppsRun) float64 { return float64(moved(r)) / r.wall.Seconds() }))
+	res := newResult(tg.name, "pps", pick(runs, func(r ppsRun) float64 { return float64(moved(r)) / r.wall.Seconds() }))
 	res.Metrics = map[string]float64{
-		"offered_pps":          median(pick(func(r ppsRun) float64 { return float64(r.offered) / r.wall.Seconds() })),
-		"kernel_ns_per_packet": median(pick(func(r ppsRun) float64 { return r.kernelNs / float64(max(moved(r), 1)) })),
-		"cpu_ns_per_packet":    median(pick(func(r ppsRun) float64 { return r.genBusyNs / float64(max(moved(r), 1)) })),
-		"gen_cpu_busy":         median(pick(func(r ppsRun) float64 { return r.genBusy })),
-		"gen_cpu_softirq":      median(pick(func(r ppsRun) float64 { return r.genSoftirq })),
-		"busy_cpus":            median(pick(func(r ppsRun) float64 { return r.busyCPUs })),
-		"lost":                 median(pick(func(r ppsRun) float64 { return float64(r.lost()) / float64(max(r.offered, 1)) })),
+		"offered_pps":          median(pick(runs, func(r ppsRun) float64 { return float64(r.offered) / r.wall.Seconds() })),
+		"kernel_ns_per_packet": median(pick(runs, func(r ppsRun) float64 { return r.kernelNs / float64(max(moved(r), 1)) })),
+		"cpu_ns_per_packet":    median(pick(runs, func(r ppsRun) float64 { return r.genBusyNs / float64(max(moved(r), 1)) })),
+		"gen_cpu_busy":         median(pick(runs, func(r ppsRun) float64 { return r.genBusy })),
+		"gen_cpu_softirq":      median(pick(runs, func(r ppsRun) float64 { return r.genSoftirq })),
+		"busy_cpus":            median(pick(runs, func(r ppsRun) float64 { return r.busyCPUs })),
+		"lost":                 median(pick(runs, func(r ppsRun) float64 { return float64(r.lost()) / float64(max(r.offered, 1)) })),
 		"retries":              float64(retries),
 	}
 	var total ppsRun

@@ -56,18 +56,11 @@ func (l *liveSamples) add(s liveSample, floorPPS float64) {
 }
 
 func (l *liveSamples) result(name string, target float64) Result {
-	pick := func(f func(liveSample) float64) []float64 {
-		out := make([]float64, len(l.s))
-		for i, s := range l.s {
-			out[i] = f(s)
-		}
-		return out
-	}
-	r := newResult(name, "pps", pick(func(s liveSample) float64 { return s.pps }))
+	r := newResult(name, "pps", pick(l.s, func(s liveSample) float64 { return s.pps }))
 	r.Metrics = map[string]float64{
 		"ns_per_packet":     1e9 / r.Value,
-		"cpu_ns_per_packet": median(pick(func(s liveSample) float64 { return s.cpuNs })),
-		"system_cpu":        median(pick(func(s liveSample) float64 { return s.system })),
+		"cpu_ns_per_packet": median(pick(l.s, func(s liveSample) float64 { return s.cpuNs })),
+		"system_cpu":        median(pick(l.s, func(s liveSample) float64 { return s.system })),
 		"retries":           float64(l.retries),
 	}
 	ratio := median(l.ratio)

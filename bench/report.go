@@ -149,6 +149,15 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// pick returns f of every element of xs, in order.
+func pick[T any](xs []T, f func(T) float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
 // writeJSON writes r as indented JSON.
 func writeJSON(w io.Writer, r Report) error {
 	enc := json.NewEncoder(w)
