@@ -240,6 +240,46 @@ func TestReloadAndDrainCommands(t *testing.T) {
 	}
 }
 
+// daemonSetup is what a test of the built daemon runs on: a director
+// namespace linked by veth to a backend namespace holding 198.18.0.21
+// and .22, a bpffs pin root removed (program detached first) when the
+// test ends, and the paths of the daemon's socket and config file in a
+// temporary directory.
+type daemonSetup struct {
+	bin      string
+	dns, bns *netns.NS
+	dl, bl   string // director's and backend's end of the veth pair
+	pinRoot  string
+	dir      string
+	socket   string
+	config   string
+}
+
+// newDaemonSetup makes the namespaces, through netns.New, and builds the
+// binary.
+func newDaemonSetup(t *testing.T) daemonSetup {
+	t.Helper()
+	env := netns.New(t)
+	bin := buildCLI(t)
+	dns, bns := env.NS("dir"), env.NS("be")
+	dl, bl := env.Veth(dns, "d0", bns, "b0")
+	dns.AddAddr(dl, netip.MustParsePrefix("198.18.0.10/24"))
+	bns.AddAddr(bl, netip.MustParsePrefix("198.18.0.21/24"))
+	bns.AddAddr(bl, netip.MustParsePrefix("198.18.0.22/24"))
+	pinRoot := filepath.Join("/sys/fs/bpf", env.Prefix())
+	t.Cleanup(func() {
+		loader.Detach(dl, pinRoot)
+		os.RemoveAll(pinRoot)
+	})
+	dir := t.TempDir()
+	return daemonSetup{
+		bin: bin, dns: dns, bns: bns, dl: dl, bl: bl,
+		pinRoot: pinRoot, dir: dir,
+		socket: filepath.Join(dir, "xdplb.sock"),
+		config: filepath.Join(dir, "xdplb.yaml"),
+	}
+}
+
 // daemonProc is the built binary running `xdplb run`.
 type daemonProc struct {
 	cmd    *exec.Cmd
@@ -308,21 +348,9 @@ func (p *daemonProc) wait(t *testing.T) error {
 // a reload by SIGHUP (a bad file refused, a good one applied), and SIGTERM,
 // after which the data plane still forwards.
 func TestDaemonSIGKILL(t *testing.T) {
-	env := netns.New(t)
-	bin := buildCLI(t)
-	dns, bns := env.NS("dir"), env.NS("be")
-	dl, bl := env.Veth(dns, "d0", bns, "b0")
-	dns.AddAddr(dl, netip.MustParsePrefix("198.18.0.10/24"))
-	bns.AddAddr(bl, netip.MustParsePrefix("198.18.0.21/24"))
-	bns.AddAddr(bl, netip.MustParsePrefix("198.18.0.22/24"))
-	pinRoot := filepath.Join("/sys/fs/bpf", env.Prefix())
-	t.Cleanup(func() {
-		loader.Detach(dl, pinRoot)
-		os.RemoveAll(pinRoot)
-	})
-	dir := t.TempDir()
-	socket := filepath.Join(dir, "xdplb.sock")
-	config := filepath.Join(dir, "xdplb.yaml")
+	d := newDaemonSetup(t)
+	bin, dns, bns, dl, bl := d.bin, d.dns, d.bns, d.dl, d.bl
+	pinRoot, dir, socket, config := d.pinRoot, d.dir, d.socket, d.config
 	body := fmt.Sprintf(`director:
   interface: %s
   api_socket: %s

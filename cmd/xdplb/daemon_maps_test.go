@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"github.com/xdplb/xdplb/controlplane/api"
-	"github.com/xdplb/xdplb/internal/netns"
-	"github.com/xdplb/xdplb/loader"
 )
 
 // TestMapCommandsWithDaemon runs the map commands of the built binary, one
@@ -24,21 +21,9 @@ import (
 // daemon answers on gives up after lockWait, naming the daemon; once the
 // daemon has stopped, the commands write the maps themselves.
 func TestMapCommandsWithDaemon(t *testing.T) {
-	env := netns.New(t)
-	bin := buildCLI(t)
-	dns, bns := env.NS("dir"), env.NS("be")
-	dl, bl := env.Veth(dns, "d0", bns, "b0")
-	dns.AddAddr(dl, netip.MustParsePrefix("198.18.0.10/24"))
-	bns.AddAddr(bl, netip.MustParsePrefix("198.18.0.21/24"))
-	bns.AddAddr(bl, netip.MustParsePrefix("198.18.0.22/24"))
-	pinRoot := filepath.Join("/sys/fs/bpf", env.Prefix())
-	t.Cleanup(func() {
-		loader.Detach(dl, pinRoot)
-		os.RemoveAll(pinRoot)
-	})
-	dir := t.TempDir()
-	socket := filepath.Join(dir, "xdplb.sock")
-	config := filepath.Join(dir, "xdplb.yaml")
+	d := newDaemonSetup(t)
+	bin, dns, bns, dl, bl := d.bin, d.dns, d.bns, d.dl, d.bl
+	pinRoot, dir, socket, config := d.pinRoot, d.dir, d.socket, d.config
 	const ringSize = 1021
 	body := fmt.Sprintf(`director:
   interface: %s
