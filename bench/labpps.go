@@ -149,7 +149,7 @@ func (labPPSSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep
 	rounds := max(cfg.LiveRounds, 1)
 	rep = SectionReport{
 		Name: "labpps",
-		Method: fmt.Sprintf(labPPSMethod, labPPSFrames, cfg.LiveBatch, genCPU, len(ppsFrame(nil, nil, netip.AddrPort{}, netip.AddrPort{})),
+		Method: fmt.Sprintf(labPPSMethod, labPPSFrames, cfg.LiveBatch, genCPU, len(ppsFrame(nil, nil, netip.AddrPortFrom(src, labPPSPort), netip.AddrPortFrom(direct.Addr, 80))),
 			src, labPPSFlows, direct.Name, cfg.Attempts, rounds),
 		Columns: []Column{
 			{Key: "offered_pps", Header: "offered pps"},
@@ -476,12 +476,6 @@ func summarisePPS(tg ppsTarget, runs []ppsRun, retries int) Result {
 // dst, with its Ethernet addresses the wrong way round, because the MAC
 // swap behind the driver turns them before the frame leaves.
 func ppsFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.AddrPort) []byte {
-	if !src.IsValid() {
-		src = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
-	}
-	if !dst.IsValid() {
-		dst = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
-	}
 	ip := packet.IPv4{TTL: 64, ID: 0x2b01, DF: true, Src: src.Addr(), Dst: dst.Addr()}
 	tcp := packet.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Seq: 0x5eed0002, Ack: 1, Flags: packet.TCPAck, Window: 502}
 	return packet.Frame(packet.Ethernet{Dst: srcMAC, Src: dstMAC}, packet.TCPPacket(ip, tcp, nil))
