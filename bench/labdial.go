@@ -43,9 +43,9 @@ func newNSDialer(h *labnet.Host, threads int) (*nsDialer, error) {
 	ready := make(chan error, threads)
 	for range threads {
 		d.wg.Go(func() {
-			served := false
+			// The function never fails, so an error means the thread
+			// did not enter the namespace and the function never ran.
 			err := h.Do(func() error {
-				served = true
 				ready <- nil
 				var nd net.Dialer
 				for {
@@ -58,8 +58,8 @@ func newNSDialer(h *labnet.Host, threads int) (*nsDialer, error) {
 					}
 				}
 			})
-			if !served {
-				ready <- fmt.Errorf("dialer in namespace %s: %w", h.Name, errors.Join(err, errors.New("did not start")))
+			if err != nil {
+				ready <- fmt.Errorf("dialer in namespace %s did not start: %w", h.Name, err)
 			}
 		})
 	}
