@@ -35,7 +35,6 @@ static __always_inline int decap_parse_outer(struct parse_pkt *p)
 {
 	struct decap_addr_key key __attribute__((aligned(8)));
 	int reason = parse_ipv4_header(p);
-	__u32 *w;
 
 	if (reason != PARSE_OK)
 		return reason;
@@ -45,11 +44,7 @@ static __always_inline int decap_parse_outer(struct parse_pkt *p)
 		return LB_REASON_PASS_FRAGMENT;
 
 	/* The decap_addrs key: the IPv4-mapped outer destination. */
-	w = (__u32 *)key.addr;
-	w[0] = 0;
-	w[1] = 0;
-	w[2] = bpf_htonl(0x0000ffff);
-	w[3] = p->iph->daddr;
+	parse_addr_mapped(key.addr, p->iph->daddr);
 	if (!bpf_map_lookup_elem(&decap_addrs, &key))
 		return LB_REASON_PASS_NOT_LOCAL;
 	p->proto = IPPROTO_IPIP;

@@ -38,19 +38,6 @@
 #include "parse.h"
 #include "stats.h"
 
-/* lb4_addr_mapped stores the IPv4-mapped IPv6 form (::ffff:a.b.c.d) of the
- * network-order address a in the 16-byte buffer dst, which must be 4-byte
- * aligned (stack keys are declared aligned for this). */
-static __always_inline void lb4_addr_mapped(__u8 *dst, __be32 a)
-{
-	__u32 *w = (__u32 *)dst;
-
-	w[0] = 0;
-	w[1] = 0;
-	w[2] = bpf_htonl(0x0000ffff);
-	w[3] = a;
-}
-
 /* lb4_prefix_mask returns the host-order netmask of prefix bits; prefixes
  * above 32 count as 32. The 64-bit shift avoids C's undefined shift by 32
  * for prefix 0 and needs no branch. */
@@ -132,7 +119,7 @@ static __always_inline __u32 lb4_flow_hash(const struct parse_pkt *p)
 static __always_inline void lb4_vip_key_of(const struct parse_pkt *p,
 					   struct lb_vip_key *key, __be16 port)
 {
-	lb4_addr_mapped(key->addr, p->iph->daddr);
+	parse_addr_mapped(key->addr, p->iph->daddr);
 	key->port = port;
 	key->proto = p->proto;
 	key->pad = 0;
@@ -144,7 +131,7 @@ static __always_inline void lb4_vip_key_of(const struct parse_pkt *p,
 static __always_inline struct lb_vip_meta *
 lb4_vip_lookup(const struct parse_pkt *p)
 {
-	/* Aligned so lb4_addr_mapped's word stores are aligned stack writes,
+	/* Aligned so parse_addr_mapped's word stores are aligned stack writes,
 	 * which the verifier requires. */
 	struct lb_vip_key key __attribute__((aligned(8)));
 	struct lb_vip_meta *vip;

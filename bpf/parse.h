@@ -200,4 +200,17 @@ static __always_inline int parse_l4(struct parse_pkt *p)
 	return PARSE_OK;
 }
 
+/* parse_addr_mapped stores the IPv4-mapped IPv6 form (::ffff:a.b.c.d) of the
+ * network-order address a in the 16-byte buffer dst, which must be 4-byte
+ * aligned (stack keys are declared aligned for this). */
+static __always_inline void parse_addr_mapped(__u8 *dst, __be32 a)
+{
+	__u32 *w = (__u32 *)dst;
+
+	w[0] = 0;
+	w[1] = 0;
+	w[2] = bpf_htonl(0x0000ffff);
+	w[3] = a;
+}
+
 #endif /* XDPLB_PARSE_H */
