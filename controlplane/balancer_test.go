@@ -15,12 +15,12 @@ import (
 	"github.com/xdplb/xdplb/loader"
 )
 
-// synFrame builds an Ethernet/IPv4/TCP SYN from src to dst. The balancer
-// does not verify checksums, so they are left zero.
 // directorMAC is the balancer's interface MAC in these tests: frames for a
 // VIP must be addressed to it.
 var directorMAC = net.HardwareAddr{2, 0xd1, 0, 0, 0, 1}
 
+// synFrame builds an Ethernet/IPv4/TCP SYN from src to dst. The balancer
+// does not verify checksums, so they are left zero.
 func synFrame(src, dst netip.AddrPort) []byte {
 	f := make([]byte, 14+20+20)
 	copy(f[0:6], directorMAC)
