@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdplb/xdplb/controlplane/config"
 	"github.com/xdplb/xdplb/controlplane/lab"
 	"github.com/xdplb/xdplb/controlplane/lab/labnet"
 	"github.com/xdplb/xdplb/internal/packet"
@@ -228,7 +229,7 @@ func (labPPSSection) Run(ctx context.Context, cfg Config, log *slog.Logger) (rep
 	}}
 	for _, svc := range topo.Services {
 		tx := loader.ReasonTxDR
-		if svc.Forwarding == "tun" {
+		if svc.Forwarding == config.ForwardTUN {
 			tx = loader.ReasonTxTUN
 		}
 		targets = append(targets, ppsTarget{
@@ -391,10 +392,12 @@ func (m *ppsMeter) run(ctx context.Context, tg ppsTarget, frames uint32) (ppsRun
 		return ppsRun{}, err
 	}
 
+	sunk := after.sink - before.sink
+	offered := min(sunk, res.Runs)
 	r := ppsRun{
 		generated:   res.Runs,
-		offered:     min(after.sink-before.sink, res.Runs),
-		otherFrames: after.sink - before.sink - min(after.sink-before.sink, res.Runs),
+		offered:     offered,
+		otherFrames: sunk - offered,
 		delivered:   after.delivered - before.delivered,
 		kernelDrops: after.drops - before.drops,
 		wall:        wall,
