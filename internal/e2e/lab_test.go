@@ -69,13 +69,7 @@ func buildXdplb(t *testing.T) string {
 func upLab(t *testing.T, topo lab.Topology) *lab.Lab {
 	t.Helper()
 	testenv.Privileged(t)
-	return upLabWith(t, topo, buildXdplb(t))
-}
-
-// upLabWith is upLab with the xdplb executable bin.
-func upLabWith(t *testing.T, topo lab.Topology, bin string) *lab.Lab {
-	t.Helper()
-	testenv.Privileged(t)
+	bin := buildXdplb(t)
 	prefix := uniquePrefix(t)
 	o := lab.Options{
 		Prefix:  prefix,
@@ -131,10 +125,7 @@ func labTopology() lab.Topology {
 // an operator buys xdplb for. The subtests share one lab and run in
 // order; the last one kills the master director.
 func TestLab(t *testing.T) {
-	testLab(t, upLab(t, labTopology()))
-}
-
-func testLab(t *testing.T, l *lab.Lab) {
+	l := upLab(t, labTopology())
 	ctx := context.Background()
 	topo := &l.Topology
 
@@ -257,10 +248,8 @@ func testLongLived(t *testing.T, l *lab.Lab) {
 	lived.check("steady")
 	waitAll := func(phase string, addr netip.Addr, want func(lab.BackendView) bool) {
 		t.Helper()
-		for _, d := range l.Running() {
-			if _, err := l.WaitBackend(ctx, d, addr, want, 10*time.Second); err != nil {
-				t.Fatalf("%s: %v", phase, err)
-			}
+		if _, err := l.WaitBackendAll(ctx, l.Running(), addr, want, 10*time.Second); err != nil {
+			t.Fatalf("%s: %v", phase, err)
 		}
 	}
 
