@@ -70,7 +70,7 @@ func (l *Lab) StartConns(ctx context.Context, svc ServiceSpec, n int, interval t
 }
 
 // StartConnsFrom is StartConns from source address src, which must be an
-// address of the client (see AddClientAddr).
+// address of the client (see Topology.ClientAliases).
 func (l *Lab) StartConnsFrom(ctx context.Context, src netip.Addr, svc ServiceSpec, n int, interval time.Duration) (*Conns, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	c := &Conns{cancel: cancel, r: ConnsReport{Conns: n, Backends: map[string]int{}}}
