@@ -36,8 +36,8 @@ type vrrpRunner struct {
 	notify map[string]map[vrrp.State][]string
 	inNS   func(func() error) error
 	wg     sync.WaitGroup
-	// notifyTimeout bounds each notify command (notifyTimeout, the
-	// constant, unless a test sets it).
+	// notifyTimeout bounds each notify command: notifyTimeout, the
+	// constant, as startVRRP sets it, or what a test sets.
 	notifyTimeout time.Duration
 }
 
@@ -53,6 +53,8 @@ func startVRRP(ctx context.Context, cfg *config.Config, inNS func(func() error) 
 		flags:  map[string]*vrrp.Flag{},
 		notify: map[string]map[vrrp.State][]string{},
 		inNS:   inNS,
+
+		notifyTimeout: notifyTimeout,
 	}
 	fail := func(err error) (*vrrpRunner, error) {
 		v.close()
@@ -201,13 +203,9 @@ func (v *vrrpRunner) changed(c vrrp.Change) {
 		return
 	}
 	v.wg.Go(func() {
-		timeout := v.notifyTimeout
-		if timeout == 0 {
-			timeout = notifyTimeout
-		}
 		// In the interface's namespace, where the script's own
 		// commands (ip, arping) must act.
-		err := v.inNS(func() error { return vrrp.RunScript(context.Background(), argv, timeout) })
+		err := v.inNS(func() error { return vrrp.RunScript(context.Background(), argv, v.notifyTimeout) })
 		if err != nil {
 			v.log.Warn("VRRP notify command failed", "instance", c.Instance, "state", c.To.String(),
 				"command", strings.Join(argv, " "), "err", err)
