@@ -304,8 +304,9 @@ func (d *Daemon) metricsSnapshot() (metrics.Snapshot, error) {
 // everyReason returns drops with a zero for every VRRP drop reason not
 // in it, so that each reason's series exists before its first drop.
 func everyReason(drops map[string]uint64) map[string]uint64 {
-	out := make(map[string]uint64, len(vrrp.Reasons()))
-	for _, r := range vrrp.Reasons() {
+	rs := vrrp.Reasons()
+	out := make(map[string]uint64, len(rs))
+	for _, r := range rs {
 		out[r.String()] = 0
 	}
 	maps.Copy(out, drops)
