@@ -45,17 +45,24 @@ func vipInfo(v VIP, c VIPConfig, index uint32) lbLbVipInfo {
 	return lbLbVipInfo{Key: vipKey(v), Meta: vipMeta(c, index)}
 }
 
-// filterCounts counts the VIPs of the vips map per vip_filter bucket.
-func (b *Balancer) filterCounts() (map[uint32]uint32, error) {
-	counts := make(map[uint32]uint32)
+// keyBucket is the vip_filter bucket of the VIP whose vips key is k.
+func keyBucket(k lbLbVipKey) uint32 {
+	return vipBucket(addrFrom16(k.Addr))
+}
+
+// filterCount counts the VIPs of the vips map in vip_filter bucket.
+func (b *Balancer) filterCount(bucket uint32) (uint32, error) {
+	n := uint32(0)
 	err := dumpMap(b.maps.Vips, func(k lbLbVipKey, _ lbLbVipMeta) bool {
-		counts[vipBucket(addrFrom16(k.Addr))]++
+		if keyBucket(k) == bucket {
+			n++
+		}
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read vips: %w", err)
+		return 0, fmt.Errorf("read vips: %w", err)
 	}
-	return counts, nil
+	return n, nil
 }
 
 // setFilter writes n into bucket.
@@ -68,11 +75,11 @@ func (b *Balancer) setFilter(bucket, n uint32) error {
 
 // refreshFilter recomputes bucket from the vips map and writes it.
 func (b *Balancer) refreshFilter(bucket uint32) error {
-	counts, err := b.filterCounts()
+	n, err := b.filterCount(bucket)
 	if err != nil {
 		return fmt.Errorf("recompute VIP filter bucket %d: %w", bucket, err)
 	}
-	return b.setFilter(bucket, counts[bucket])
+	return b.setFilter(bucket, n)
 }
 
 // setVIPInfo writes vip_info[index].
@@ -88,9 +95,17 @@ func (b *Balancer) setVIPInfo(index uint32, info lbLbVipInfo) error {
 // maps' single writer may do that. Without it, only buckets that count
 // too few VIPs are raised, which is safe against a concurrent writer.
 func (b *Balancer) repairDerived(exact bool) error {
-	counts, err := b.filterCounts()
+	// One read of vips gives both what each filter bucket counts and what
+	// each vip_info entry holds.
+	counts := make(map[uint32]uint32)
+	want := make(map[uint32]lbLbVipInfo)
+	err := dumpMap(b.maps.Vips, func(k lbLbVipKey, m lbLbVipMeta) bool {
+		counts[keyBucket(k)]++
+		want[m.Index] = lbLbVipInfo{Key: k, Meta: m}
+		return true
+	})
 	if err != nil {
-		return fmt.Errorf("repair VIP filter: %w", err)
+		return fmt.Errorf("repair VIP filter: read vips: %w", err)
 	}
 	var werr error
 	err = dumpMap(b.maps.VipFilter, func(bucket, n uint32) bool {
@@ -114,14 +129,6 @@ func (b *Balancer) repairDerived(exact bool) error {
 		return nil
 	}
 
-	want := make(map[uint32]lbLbVipInfo)
-	err = dumpMap(b.maps.Vips, func(k lbLbVipKey, m lbLbVipMeta) bool {
-		want[m.Index] = lbLbVipInfo{Key: k, Meta: m}
-		return true
-	})
-	if err != nil {
-		return fmt.Errorf("repair VIP info: read vips: %w", err)
-	}
 	err = dumpMap(b.maps.VipInfo, func(index uint32, got lbLbVipInfo) bool {
 		if w := want[index]; w != got {
 			werr = b.setVIPInfo(index, w)

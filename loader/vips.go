@@ -42,7 +42,7 @@ func (b *Balancer) AddVIP(v VIP, c VIPConfig) (VIPEntry, error) {
 	err := dumpMap(b.maps.Vips, func(k lbLbVipKey, m lbLbVipMeta) bool {
 		used[m.Index] = true
 		exists = exists || vipFromKey(k) == v
-		if vipBucket(addrFrom16(k.Addr)) == bucket {
+		if keyBucket(k) == bucket {
 			inBucket++
 		}
 		return true
