@@ -224,10 +224,10 @@ static __always_inline __u32 flow_oldest(const struct lb_flow_bucket *b,
 }
 
 /* flow_victim picks the way a new flow takes, among the two buckets
- * flow_find left in ref (both exist: the caller checked ref->b): the first
- * empty way of the first bucket, else of the second, else the way unused
- * for longest of both. Points ref at it and returns whether a live flow is
- * evicted. */
+ * flow_find left in ref (the first exists: the caller checked ref->b; the
+ * second may be NULL): the first empty way of the first bucket, else of the
+ * second, else the way unused for longest of both. Points ref at it and
+ * returns whether a live flow is evicted. */
 static __always_inline int flow_victim(struct flow_ref *ref, __u32 now)
 {
 	struct lb_flow_bucket *b1 = ref->b, *b2 = ref->alt;

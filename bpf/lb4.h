@@ -217,9 +217,9 @@ static __always_inline __u32 lb4_established(const struct parse_pkt *p,
 
 /* lb4_ring_pick hashes the packet p as vip asks (5-tuple, or the client
  * address masked to persist_prefix with LB_VIP_F_PERSIST) and reads the
- * backend id at slot hash % ring_size of the VIP's ring. Returns the id and sets *be
- * when that backend exists and is active; returns 0 when the VIP has no
- * ring, the slot is empty, or the backend is not active. */
+ * backend id at slot hash % ring_size of the VIP's ring. Returns the id
+ * and sets *be when that backend exists and is active; returns 0 when the
+ * VIP has no ring, the slot is empty, or the backend is not active. */
 static __always_inline __u32 lb4_ring_pick(const struct parse_pkt *p,
 					   const struct lb_vip_meta *vip,
 					   struct lb_backend **be)
@@ -257,10 +257,9 @@ static __always_inline __u32 lb4_ring_pick(const struct parse_pkt *p,
 }
 
 /* lb4_select picks the backend for packet p of vip, whose flow key is key,
- * and keeps the flow table up to date. flow is the flow's
- * entry (NULL when the flow is unknown) and ref its way, or the bucket a
- * new entry goes to (flow_find). It counts one flow event when a backend
- * is found:
+ * and keeps the flow table up to date. flow is the flow's entry (NULL when
+ * the flow is unknown) and ref its way, or the bucket a new entry goes to
+ * (flow_find). It counts one flow event when a backend is found:
  *   known flow, usable backend     -> that backend, FLOW_HIT;
  *   known flow, unusable backend   -> ring pick, entry overwritten,
  *                                     FLOW_REHASH;
@@ -322,8 +321,8 @@ static __always_inline __u32 lb4_select(const struct parse_pkt *p,
 		return id;
 	}
 	now = (__u32)bpf_jiffies64();
-	/* A known flow is rewritten in its own way; a new one takes the
-	 * bucket's empty or least recently used way. */
+	/* A known flow is rewritten in its own way; a new one takes an
+	 * empty or the least recently used way of its two buckets. */
 	if (!flow && flow_victim(ref, now))
 		stats_event(LB_EVENT_FLOW_EVICTED);
 	flow_store(ref, key, id, vip->index, now);

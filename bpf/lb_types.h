@@ -65,7 +65,7 @@ enum lb_event {
 	LB_EVENT_FLOW_SYN_REUSE = 5,   /* a SYN opened a new connection on a known
 					* 5-tuple: backend re-chosen by the ring */
 	LB_EVENT_FLOW_EVICTED = 6,     /* a new flow took the way of the least
-					* recently used flow of its bucket */
+					* recently used flow of its two buckets */
 	LB_EVENT_MAX,
 };
 

@@ -14,11 +14,11 @@ func (b *Balancer) checkBackendID(id uint32) error {
 
 // backendIDs caches backend ids that the last scan of the backends map
 // found unused, so that adding backends one after another costs a map
-// lookup or two per id instead of a scan of the whole map. It is a hint only: other handles on
-// the same maps (the daemon, the CLI writing the pins when no daemon runs,
-// a second Open) take and free slots behind its back, so FreeBackendID
-// checks every candidate against the map before returning it. The zero
-// value is an empty cache.
+// lookup or two per id instead of a scan of the whole map. It is a hint
+// only: other handles on the same maps (the daemon, the CLI writing the
+// pins when no daemon runs, a second Open) take and free slots behind its
+// back, so FreeBackendID checks every candidate against the map before
+// returning it. The zero value is an empty cache.
 type backendIDs struct {
 	mu   sync.Mutex
 	free []uint32 // candidates, offered from free[next] on
