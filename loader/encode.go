@@ -114,6 +114,11 @@ func vipConfigFromMeta(m lbLbVipMeta) VIPConfig {
 	return c
 }
 
+// vipInfo is the vip_info value of VIP v with config c at index.
+func vipInfo(v VIP, c VIPConfig, index uint32) lbLbVipInfo {
+	return lbLbVipInfo{Key: vipKey(v), Meta: vipMeta(c, index)}
+}
+
 func backendValue(b Backend) (lbLbBackend, error) {
 	mac, err := macTo6(b.MAC)
 	if err != nil {

@@ -40,11 +40,6 @@ func vipBucket(a netip.Addr) uint32 {
 	return (ipv4Word(a) * 0x9e3779b1) >> (32 - vipFilterBits)
 }
 
-// vipInfo is the vip_info value of VIP v with config c at index.
-func vipInfo(v VIP, c VIPConfig, index uint32) lbLbVipInfo {
-	return lbLbVipInfo{Key: vipKey(v), Meta: vipMeta(c, index)}
-}
-
 // keyBucket is the vip_filter bucket of the VIP whose vips key is k.
 func keyBucket(k lbLbVipKey) uint32 {
 	return vipBucket(addrFrom16(k.Addr))
