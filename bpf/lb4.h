@@ -114,13 +114,13 @@ static __always_inline __u32 lb4_flow_hash(const struct parse_pkt *p)
 			  p->proto);
 }
 
-/* lb4_vip_key_of fills key with the VIP key (daddr, port, proto) of the
+/* lb4_vip_key_of fills key with the VIP key (daddr, dport, proto) of the
  * parsed packet p. key must be 4-byte aligned. */
 static __always_inline void lb4_vip_key_of(const struct parse_pkt *p,
-					   struct lb_vip_key *key, __be16 port)
+					   struct lb_vip_key *key)
 {
 	parse_addr_mapped(key->addr, p->iph->daddr);
-	key->port = port;
+	key->port = p->dport;
 	key->proto = p->proto;
 	key->pad = 0;
 }
@@ -136,7 +136,7 @@ lb4_vip_lookup(const struct parse_pkt *p)
 	struct lb_vip_key key __attribute__((aligned(8)));
 	struct lb_vip_meta *vip;
 
-	lb4_vip_key_of(p, &key, p->dport);
+	lb4_vip_key_of(p, &key);
 	vip = bpf_map_lookup_elem(&vips, &key);
 	if (vip)
 		return vip;
@@ -203,7 +203,7 @@ static __always_inline __u32 lb4_established(const struct parse_pkt *p,
 	if (info->key.port == 0 && p->dport != 0 && nvips > 1) {
 		struct lb_vip_key key __attribute__((aligned(8)));
 
-		lb4_vip_key_of(p, &key, p->dport);
+		lb4_vip_key_of(p, &key);
 		if (bpf_map_lookup_elem(&vips, &key))
 			return 0;
 	}
