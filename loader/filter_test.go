@@ -20,12 +20,16 @@ import (
 
 var filterMAC = net.HardwareAddr{2, 0, 0, 0, 0, 0xd0}
 
-// synFrame is a TCP SYN from src to dst, addressed to filterMAC.
-func synFrame(src, dst netip.AddrPort) []byte {
+// tcpFrame is a TCP segment from src to dst with flags, seq and ack and no
+// payload, addressed to filterMAC.
+func tcpFrame(src, dst netip.AddrPort, flags uint8, seq, ack uint32) []byte {
 	return packet.Frame(packet.Ethernet{Dst: filterMAC, Src: net.HardwareAddr{2, 0, 0, 0, 0, 0xc1}},
 		packet.TCPPacket(packet.IPv4{TTL: 64, Src: src.Addr(), Dst: dst.Addr()},
-			packet.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Seq: 1, Flags: packet.TCPSyn, Window: 512}, nil))
+			packet.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Seq: seq, Ack: ack, Flags: flags, Window: 512}, nil))
 }
+
+// synFrame is a TCP SYN from src to dst, addressed to filterMAC.
+func synFrame(src, dst netip.AddrPort) []byte { return tcpFrame(src, dst, packet.TCPSyn, 1, 0) }
 
 // runFrame runs in through b's program and returns the action, the one
 // reason counted and the frame out.

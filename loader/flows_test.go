@@ -3,7 +3,6 @@ package loader
 import (
 	"encoding/binary"
 	"math/bits"
-	"net"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -13,11 +12,7 @@ import (
 )
 
 // ackFrame is a TCP ACK from src to dst, addressed to filterMAC.
-func ackFrame(src, dst netip.AddrPort) []byte {
-	return packet.Frame(packet.Ethernet{Dst: filterMAC, Src: net.HardwareAddr{2, 0, 0, 0, 0, 0xc1}},
-		packet.TCPPacket(packet.IPv4{TTL: 64, Src: src.Addr(), Dst: dst.Addr()},
-			packet.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Seq: 2, Ack: 1, Flags: packet.TCPAck, Window: 512}, nil))
-}
+func ackFrame(src, dst netip.AddrPort) []byte { return tcpFrame(src, dst, packet.TCPAck, 2, 1) }
 
 // flowTestBalancer loads a balancer with one DR VIP whose ring names
 // backend 4 only, backend 5 existing too, and returns it and the VIP.
