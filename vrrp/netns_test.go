@@ -11,8 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,7 +252,8 @@ func (s *site) sniff() *sniffer {
 	}
 	sn := &sniffer{}
 	var wg sync.WaitGroup
-	s.t.Cleanup(func() { raw.Close(); ac.Close(); wg.Wait() })
+	var closing atomic.Bool
+	s.t.Cleanup(func() { closing.Store(true); raw.Close(); ac.Close(); wg.Wait() })
 	wg.Go(func() {
 		buf := make([]byte, 2048)
 		for {
@@ -269,7 +270,11 @@ func (s *site) sniff() *sniffer {
 		for {
 			p, _, err := ac.Read()
 			if err != nil {
-				if strings.Contains(err.Error(), "closed") {
+				// Frames that are not ARP are errors too: read on,
+				// until the clean-up closes the socket. The error
+				// of a read on a closed socket is not always one
+				// that says "closed", so the flag decides.
+				if closing.Load() {
 					return
 				}
 				continue
