@@ -160,13 +160,18 @@ static __always_inline int flow_scan(struct lb_flow_bucket *b, __u32 tag,
  * drops it. BPF has no prefetch instruction; a load whose value is unused
  * is the nearest thing, and volatile keeps the compiler from removing it.
  * The header line is left out: the caller has just read it. */
+#define FLOW_CACHE_LINE 64
+
+_Static_assert(__builtin_offsetof(struct lb_flow_bucket, way) == FLOW_CACHE_LINE,
+	       "a bucket's header is its first cache line, its ways the rest");
+
 static __always_inline void flow_warm(const struct lb_flow_bucket *b)
 {
 	const volatile __u64 *w = (const volatile __u64 *)b;
 
 #pragma unroll
-	for (__u32 line = 1; line < sizeof(*b) / 64; line++)
-		(void)w[line * 64 / sizeof(*w)];
+	for (__u32 line = 1; line < sizeof(*b) / FLOW_CACHE_LINE; line++)
+		(void)w[line * FLOW_CACHE_LINE / sizeof(*w)];
 }
 
 /* flow_find looks key, whose flow hash is h, up in its two buckets. On a
